@@ -1,0 +1,3 @@
+from sweepkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""The `sweepkit` command. Exit codes: 0 ok, 1 the sweep failed, 2 user error, 130 interrupted.
+
+Every user error prints one message (file, key path, what was expected); a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sweepkit.errors import SpecError, SweepkitError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors are user errors too: exit 2
+        self.print_usage(sys.stderr)
+        print(f"sweepkit: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    p.add_argument("--verbose", "-v", action="store_true", help="print every trial")
+
+
+def _timeout(value: str) -> str:
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sweepkit", description="Self-hosted hyperparameter sweeps.")
+    from sweepkit import __version__
+
+    parser.add_argument("--version", action="version", version=f"sweepkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="check a sweep file and show what it would search")
+    p.add_argument("file")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    _common(p)
+
+    p = sub.add_parser("run", help="run or resume a sweep")
+    p.add_argument("file")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")
+    p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
+    p.add_argument("--timeout-hours", type=float, help="the timeout in hours (seed guides' spelling)")
+    p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
+    p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
+    p.add_argument("--fresh", action="store_true", help="keep the existing sweep as NAME.N and start over")
+    _common(p)
+
+    p = sub.add_parser("ls", help="sweeps in the store")
+    p.add_argument("--storage")
+    _common(p)
+
+    p = sub.add_parser("status", help="one sweep: progress, best so far, recent trials")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--last", type=int, default=10, help="how many recent trials to show")
+    _common(p)
+
+    p = sub.add_parser("best", help="the best params of a sweep")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--format", choices=("yaml", "json", "args"), default="yaml")
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("sweepkit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SweepkitError as exc:
+        if args.debug:
+            traceback.print_exc()
+        label = "error" if exc.exit_code == EXIT_USAGE else "sweep failed"
+        print(f"sweepkit: {label}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug in sweepkit or a fault of the machine: say so, keep it short
+        if args.debug:
+            traceback.print_exc()
+        print(f"sweepkit: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# -- validate ------------------------------------------------------------------------------------------
+def _sample_once(spec: Any, strategy: Any) -> dict[str, Any] | None:
+    import optuna
+
+    from sweepkit.space import nest
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.strategy.seed or 0))
+    for _ in range(200):
+        trial = study.ask()
+        values = spec.space.sample(trial, grid=strategy.grid)
+        if spec.space.violation(values) is None:
+            return nest(values)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sweepkit.spec import load_spec
+    from sweepkit.sweep import prepare
+
+    console = Console()
+    spec = load_spec(args.file, args.overrides)
+    store, strategy = prepare(spec, cwd=Path.cwd())
+    console.print(f"[green]{args.file}: valid[/] ({spec.dialect} dialect)")
+    budget = []
+    if spec.budget.trials:
+        budget.append(f"{spec.budget.trials} trials")
+    if spec.budget.timeout:
+        budget.append(f"timeout {spec.budget.timeout:g}s")
+    console.print(f"sweep: {spec.name}   metric: {spec.metric.name} ({spec.metric.goal})   budget: {', '.join(budget) or 'none'}")
+    picked = f"{spec.strategy_name} → {strategy.name}" if spec.strategy_name != strategy.name else strategy.name
+    console.print(f"strategy: {picked} ({strategy.reason})")
+    table = Table("parameter", "values", "when", box=None, pad_edge=False)
+    for name, what, when in spec.space.describe():
+        table.add_row(name, what, when)
+    console.print(table)
+    for constraint in spec.space.constraints:
+        console.print(f"constraint: {constraint.text}")
+    if spec.space.finite:
+        size = spec.space.grid_size()
+        bound = spec.space.grid_upper_bound()
+        console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
+    else:
+        console.print("grid size: continuous (infinite)")
+    console.print(f"store: {store.describe()}   output: {spec.output}")
+    sample = _sample_once(spec, strategy)
+    shown = json.dumps(sample, default=str) if sample else "none feasible in 200 draws"
+    console.print(f"one sampled trial: {shown}", soft_wrap=True, highlight=False)
+    if spec.trial.function:
+        module = spec.trial.function.partition(":")[0]
+        if module.endswith(".py") or "/" in module:
+            if not (spec.base_dir / module).exists():
+                console.print(f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist")
+        else:
+            sys.path.insert(0, str(spec.base_dir))
+            try:
+                found = importlib.util.find_spec(module.split(".")[0]) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                console.print(f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}')
+    if spec.trial.program:
+        program = spec.base_dir / spec.trial.program
+        if not program.exists():
+            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist")
+    for note in spec.notes:
+        console.print(f"note: {note}")
+    return EXIT_OK
+
+
+# -- run -------------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    import sweepkit
+
+    timeout: Any = args.timeout
+    if args.timeout_hours is not None:
+        if args.timeout is not None:
+            raise SpecError("give --timeout or --timeout-hours, not both")
+        timeout = args.timeout_hours * 3600
+    sweepkit.run(
+        args.file,
+        trials=args.trials,
+        timeout=timeout,
+        seed=args.seed,
+        storage=args.storage,
+        fresh=args.fresh,
+        quiet=args.quiet,
+        verbose=args.verbose,
+        overrides=args.overrides,
+    )
+    return EXIT_OK
+
+
+# -- ls / status / best ------------------------------------------------------------------------------------
+def _store(args: argparse.Namespace) -> Any:
+    from sweepkit.store import Store
+
+    return Store(args.storage)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sweepkit.results._stored import budget_of, load_result
+
+    store = _store(args)
+    names = store.names()
+    console = Console()
+    if not names:
+        console.print(f"no sweeps in {store.describe()}")
+        return EXIT_OK
+    table = Table("sweep", "state", "complete", "pruned", "failed", "running", "best", "strategy")
+    for name in names:
+        result = load_result(store, name)
+        counts = result.counts
+        budget = budget_of(store, name)
+        finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+        if counts["RUNNING"]:
+            state = "running"
+        elif budget is not None and finished >= budget:
+            state = "done"
+        else:
+            state = "stopped"
+        table.add_row(
+            name, state, str(counts["COMPLETE"]), str(counts["PRUNED"]), str(counts["FAILED"]),
+            str(counts["RUNNING"]), _fmt(result.best_value), result.strategy,
+        )  # fmt: skip
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sweepkit.progress import _params
+    from sweepkit.results._stored import budget_of, load_result
+
+    store = _store(args)
+    result = load_result(store, args.name)
+    budget = budget_of(store, args.name)
+    counts = result.counts
+    finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+    console = Console()
+    console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
+    console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
+    console.print(f"strategy: {result.strategy} ({result.strategy_reason})")
+    best = result.best_trial
+    if best is not None:
+        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {_params(best.params, 400)}")
+    table = Table("trial", "state", "value", "seconds", "params / error")
+    for t in result.trials[-args.last :]:
+        detail = t.error if t.error else _params(t.params)
+        table.add_row(str(t.number), t.state, _fmt(t.value), f"{t.duration:.1f}" if t.duration else "-", detail)
+    console.print(table)
+    return EXIT_OK
+
+
+def _args_format(params: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out += _args_format(value, f"{prefix}{key}.")
+        else:
+            text = json.dumps(value) if isinstance(value, list | bool) or value is None else str(value)
+            out.append(f"--{prefix}{key}={text}")
+    return out
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    import yaml
+
+    from sweepkit.errors import UsageError
+    from sweepkit.results._stored import load_result
+
+    result = load_result(_store(args), args.name)
+    best = result.best_params
+    if best is None:
+        raise UsageError(f'sweep "{args.name}" has no completed trial yet')
+    if args.format == "json":
+        print(json.dumps(best, indent=2))
+    elif args.format == "args":
+        print(shlex.join(_args_format(best)))
+    else:
+        print(yaml.safe_dump(best, sort_keys=False), end="")
+    return EXIT_OK
+
+
+_COMMANDS = {"validate": cmd_validate, "run": cmd_run, "ls": cmd_ls, "status": cmd_status, "best": cmd_best}

@@ -1,0 +1,187 @@
+"""Output files of a sweep (`sweeps/<name>/`): written atomically, refreshed as trials finish.
+
+A killed run leaves complete files from its last refresh, never half-written ones (write + rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweepkit.results._records import TrialRecord, counts_toward_budget, own_state, record
+
+STATES = ("COMPLETE", "PRUNED", "FAILED", "INFEASIBLE", "RUNNING", "WAITING")
+
+
+@dataclass
+class SweepResult:
+    """What a sweep found: every trial's record and the best one. Returned by `sweepkit.run`."""
+
+    name: str
+    metric: str
+    goal: str
+    strategy: str
+    strategy_reason: str
+    output: Path
+    trials: list[TrialRecord]
+    stop_reason: str = ""
+    dialect: str = "native"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+        if not done:
+            return None
+        pick = max if self.goal == "maximize" else min
+        return pick(done, key=lambda t: (t.value, -t.number) if self.goal == "maximize" else (t.value, t.number))
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        best = self.best_trial
+        return best.params if best else None
+
+    @property
+    def best_value(self) -> float | None:
+        best = self.best_trial
+        return best.value if best else None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(t.state for t in self.trials)
+        return {state: found.get(state, 0) for state in STATES}
+
+    def top(self, k: int = 5) -> list[TrialRecord]:
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+        return sorted(done, key=lambda t: t.value or 0.0, reverse=self.goal == "maximize")[:k]
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best_trial
+        return {
+            "sweep": self.name,
+            "metric": self.metric,
+            "goal": self.goal,
+            "best_trial": best.number if best else None,
+            "best_value": best.value if best else None,
+            f"best_{self.metric}": best.value if best else None,
+            "best_params": best.params if best else None,
+            "counts": self.counts,
+            "total_trials": len(self.trials),
+            "strategy": self.strategy,
+            "strategy_reason": self.strategy_reason,
+            "stop_reason": self.stop_reason,
+            "dialect": self.dialect,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **self.extra,
+        }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
+    else:
+        out[prefix] = value
+
+
+def trials_csv(result: SweepResult) -> str:
+    rows = []
+    param_cols: dict[str, None] = {}
+    metric_cols: dict[str, None] = {}
+    for t in result.trials:
+        params: dict[str, Any] = {}
+        _flatten("", t.params, params)
+        metrics = {k: v for k, v in t.metrics.items() if not isinstance(v, list | dict)}
+        param_cols.update(dict.fromkeys(params))
+        metric_cols.update(dict.fromkeys(metrics))
+        rows.append((t, params, metrics))
+    header = ["number", "state", "value", "duration_seconds", "start", "end"]
+    header += [f"params_{c}" for c in param_cols] + [f"metrics_{c}" for c in metric_cols] + ["error"]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for t, params, metrics in rows:
+        d = t.to_dict()
+        writer.writerow(
+            [t.number, t.state, "" if t.value is None else t.value, d["duration_seconds"] or "", d["start"] or "", d["end"] or ""]
+            + [_cell(params.get(c)) for c in param_cols]
+            + [_cell(metrics.get(c)) for c in metric_cols]
+            + [(t.error or "").splitlines()[0] if t.error else ""]
+        )
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
+def best_config_yaml(result: SweepResult) -> str:
+    best = result.best_trial
+    if best is None:
+        return "# no trial has completed yet\n"
+    head = f"# best of sweep {result.name}: trial {best.number}, {result.metric} = {best.value}\n"
+    return head + yaml.safe_dump(best.params, sort_keys=False, default_flow_style=False)
+
+
+def write_outputs(result: SweepResult, resolved_spec: dict[str, Any] | None = None) -> None:
+    out = result.output
+    atomic_write(out / "tuning_results.json", to_json(result.summary()))
+    atomic_write(out / "trials_history.json", to_json([t.to_dict() for t in result.trials]))
+    atomic_write(out / "trials.csv", trials_csv(result))
+    atomic_write(out / "best_config.yaml", best_config_yaml(result))
+    if resolved_spec is not None:
+        text = yaml.safe_dump(json.loads(to_json(resolved_spec)), sort_keys=False)
+        atomic_write(out / "sweep.yaml", f"# the sweep as sweepkit resolved it\n{text}")
+
+
+__all__ = [
+    "SweepResult",
+    "TrialRecord",
+    "atomic_write",
+    "counts_toward_budget",
+    "own_state",
+    "record",
+    "to_json",
+    "write_outputs",
+]

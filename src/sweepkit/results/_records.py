@@ -1,0 +1,107 @@
+"""Trial records: what sweepkit says about a trial, read back from the store (Optuna's FrozenTrial)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from sweepkit.space import SearchSpace, nest
+from sweepkit.store import ATTR
+
+# sweepkit's own states beyond Optuna's: how they are kept in the store.
+INFEASIBLE = "INFEASIBLE"  # Optuna PRUNED + a violated constraint: the strategy learns to avoid it
+DISCARDED = "DISCARDED"  # Optuna FAIL: a repeat of a point already tried, never run, not in results
+INTERRUPTED = "INTERRUPTED"  # Optuna FAIL: its worker died or was stopped; the point is retried
+
+_STATE_NAMES = {
+    TrialState.COMPLETE: "COMPLETE",
+    TrialState.PRUNED: "PRUNED",
+    TrialState.FAIL: "FAILED",
+    TrialState.RUNNING: "RUNNING",
+    TrialState.WAITING: "WAITING",
+}
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    duration: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retry_of: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["start"] = self.start.isoformat(timespec="seconds") if self.start else None
+        out["end"] = self.end.isoformat(timespec="seconds") if self.end else None
+        out["duration_seconds"] = round(self.duration, 4) if self.duration is not None else None
+        del out["duration"]
+        return out
+
+
+def sweepkit_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs.get(ATTR)
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def own_state(trial: FrozenTrial) -> str:
+    """The state as sweepkit names it (COMPLETE, PRUNED, FAILED, RUNNING, WAITING, INFEASIBLE, ...)."""
+    marked = sweepkit_attrs(trial).get("state")
+    if marked in (INFEASIBLE, DISCARDED, INTERRUPTED):
+        return str(marked)
+    return _STATE_NAMES[trial.state]
+
+
+def counts_toward_budget(trial: FrozenTrial) -> bool:
+    """Trials that ran to an end: complete, pruned or failed. Infeasible, repeated and interrupted ones
+    cost nothing or are retried, so they don't use up the budget."""
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        return False
+    return own_state(trial) not in (INFEASIBLE, DISCARDED, INTERRUPTED)
+
+
+def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> dict[str, Any]:
+    """The flat params the trial saw: stored when written, else rebuilt from Optuna's internal params."""
+    stored = sweepkit_attrs(trial).get("params")
+    if isinstance(stored, dict):
+        return stored
+    if space is None:
+        return dict(trial.params)
+    try:
+        return space.decode(trial.params, grid=grid)
+    except Exception:  # a space edited since the trial ran: show what the store holds
+        return dict(trial.params)
+
+
+def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
+    attrs = sweepkit_attrs(trial)
+    state = own_state(trial)
+    value = trial.value if trial.state == TrialState.COMPLETE else None
+    if value is None and state == "PRUNED" and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    if value is not None and not math.isfinite(value):
+        value = None
+    start, end = trial.datetime_start, trial.datetime_complete
+    return TrialRecord(
+        number=trial.number,
+        state="FAILED" if state == INTERRUPTED else state,
+        value=value,
+        params=nest(user_params(trial, space, grid=grid)),
+        metrics=dict(attrs.get("metrics") or {}),
+        start=start,
+        end=end,
+        duration=(end - start).total_seconds() if start and end else None,
+        error=attrs.get("error"),
+        traceback=attrs.get("traceback"),
+        retry_of=attrs.get("retry_of"),
+    )

@@ -1,0 +1,59 @@
+"""Reading a sweep back from the store alone (for `ls`, `status`, `best`), without its sweep file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from sweepkit.errors import SweepkitError
+from sweepkit.results import SweepResult
+from sweepkit.results._records import DISCARDED, own_state, record
+from sweepkit.space import SearchSpace
+from sweepkit.store import ATTR, Store
+
+
+def sweep_meta(study: optuna.Study) -> dict[str, Any]:
+    meta = study.user_attrs.get(ATTR)
+    return meta if isinstance(meta, dict) else {}
+
+
+def stored_space(meta: dict[str, Any]) -> SearchSpace | None:
+    """The space as the sweep was last run, rebuilt from the resolved spec kept in the store."""
+    spec = meta.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    from sweepkit.spec import load_spec
+
+    try:
+        return load_spec(spec).space
+    except SweepkitError:
+        return None
+
+
+def load_result(store: Store, name: str) -> SweepResult:
+    study = store.load(name)
+    meta = sweep_meta(study)
+    space = stored_space(meta)
+    grid = bool(meta.get("grid"))
+    trials = [
+        record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if own_state(t) != DISCARDED
+    ]
+    return SweepResult(
+        name=name,
+        metric=str(meta.get("metric", "value")),
+        goal=study.direction.name.lower(),
+        strategy=str(meta.get("strategy", "?")),
+        strategy_reason=str(meta.get("strategy_reason", "")),
+        output=Path(meta.get("output") or Path("sweeps") / name),
+        trials=trials,
+        dialect=str(meta.get("dialect", "native")),
+    )
+
+
+def budget_of(store: Store, name: str) -> int | None:
+    meta = sweep_meta(store.load(name))
+    budget = (meta.get("spec") or {}).get("budget") or {}
+    trials = budget.get("trials") if isinstance(budget, dict) else None
+    return trials if isinstance(trials, int) else None

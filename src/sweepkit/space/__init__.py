@@ -1,0 +1,27 @@
+"""Search spaces: parameter types and the space that samples them through an Optuna trial."""
+
+from sweepkit.space._params import (
+    Choice,
+    Constant,
+    Derived,
+    Float,
+    Int,
+    Parameter,
+    Quantile,
+    Quantized,
+)
+from sweepkit.space._space import SearchSpace, nest, point_key
+
+__all__ = [
+    "Choice",
+    "Constant",
+    "Derived",
+    "Float",
+    "Int",
+    "Parameter",
+    "Quantile",
+    "Quantized",
+    "SearchSpace",
+    "nest",
+    "point_key",
+]

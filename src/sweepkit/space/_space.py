@@ -1,0 +1,199 @@
+"""The search space: parameters in dependency order, their conditions, derived values and constraints.
+
+`sample` is where a trial's parameters are chosen: it walks the parameters in order, skips the ones whose
+`when` is false, asks the Optuna trial (and so the strategy) for each searched one, and computes derived ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweepkit.expr import Expr, ExprError
+from sweepkit.space._params import MAX_GRID_POINTS, Constant, Derived, Parameter
+
+# Enumerating a conditional grid walks every combination of its conditioned parameters: stay well below.
+MAX_ENUMERATION = 200_000
+
+
+class _SuggestingTrial(Protocol):
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = ..., log: bool = ...) -> float: ...
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = ..., log: bool = ...) -> int: ...
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+def _truthy_when(param: Parameter, values: Mapping[str, Any]) -> bool:
+    """A condition that reads an inactive parameter is false: its subject is inactive too."""
+    if param.when is None:
+        return True
+    if not param.when.names <= values.keys():
+        return False
+    return bool(param.when.evaluate(values))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    parameters: tuple[Parameter, ...]
+    constraints: tuple[Expr, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    @property
+    def searched(self) -> list[Parameter]:
+        return [p for p in self.parameters if p.searched]
+
+    @property
+    def conditional(self) -> bool:
+        return any(p.when is not None for p in self.parameters)
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def sample(self, trial: _SuggestingTrial, *, grid: bool = False) -> dict[str, Any]:
+        """Choose one point: the flat `{name: value}` of every active parameter, in declaration order."""
+        values: dict[str, Any] = {}
+        for param in self.parameters:
+            if not _truthy_when(param, values):
+                continue
+            if isinstance(param, Constant):
+                values[param.name] = param.value
+            elif isinstance(param, Derived):
+                assert param.expr is not None
+                if param.expr.names <= values.keys():
+                    values[param.name] = param.expr.evaluate(values)
+            else:
+                internal = _suggest(trial, param.name, param.distribution(grid=grid))
+                values[param.name] = param.decode(internal, grid=grid)
+        return values
+
+    def decode(self, internal: Mapping[str, Any], *, grid: bool = False) -> dict[str, Any]:
+        """Rebuild the user's values from a stored trial's internal params (same walk as `sample`)."""
+        values: dict[str, Any] = {}
+        for param in self.parameters:
+            if not _truthy_when(param, values):
+                continue
+            if isinstance(param, Constant):
+                values[param.name] = param.value
+            elif isinstance(param, Derived):
+                assert param.expr is not None
+                if param.expr.names <= values.keys():
+                    values[param.name] = param.expr.evaluate(values)
+            elif param.name in internal:
+                values[param.name] = param.decode(internal[param.name], grid=grid)
+        return values
+
+    def violation(self, values: Mapping[str, Any]) -> str | None:
+        """The first constraint the point breaks, or None. Constraints on inactive parameters don't apply."""
+        for constraint in self.constraints:
+            if not constraint.names <= values.keys():
+                continue
+            try:
+                ok = bool(constraint.evaluate(values))
+            except ExprError as exc:
+                return str(exc)
+            if not ok:
+                return f'violates constraint "{constraint.text}"'
+        return None
+
+    # -- finiteness -----------------------------------------------------------------------------------
+    @property
+    def finite(self) -> bool:
+        return all(p.grid() is not None for p in self.parameters)
+
+    def grid_upper_bound(self) -> int | None:
+        """The product of every searched parameter's size, ignoring conditions (None if continuous)."""
+        total = 1
+        for param in self.searched:
+            points = param.grid()
+            if points is None:
+                return None
+            total *= len(points)
+        return total
+
+    def grid_points(self) -> list[dict[str, Any]] | None:
+        """Every distinct point of a finite space, conditions applied; None when too many or continuous."""
+        bound = self.grid_upper_bound()
+        if bound is None or bound > MAX_ENUMERATION:
+            return None
+        points: dict[str, dict[str, Any]] = {}
+        searched = self.searched
+        choices = [p.distribution(grid=True).choices for p in searched]  # type: ignore[attr-defined]
+        for combo in itertools.product(*choices):
+            chosen = dict(zip((p.name for p in searched), combo, strict=True))
+            values = self.sample(_FixedChoices(chosen), grid=True)
+            if self.violation(values) is None:
+                points.setdefault(point_key(values), values)
+        return list(points.values())
+
+    def grid_size(self) -> int | None:
+        points = self.grid_points()
+        return len(points) if points is not None else None
+
+    def describe(self) -> Iterator[tuple[str, str, str]]:
+        """(name, what, condition) rows for `validate`."""
+        for param in self.parameters:
+            yield param.name, param.describe(), param.when.text if param.when is not None else ""
+
+
+class _FixedChoices:
+    """A stand-in trial that answers grid suggestions from a fixed assignment (used to enumerate grids)."""
+
+    def __init__(self, chosen: Mapping[str, Any]) -> None:
+        self._chosen = chosen
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._chosen[name]
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:  # pragma: no cover
+        raise AssertionError("grid enumeration suggests categoricals only")
+
+    suggest_int = suggest_float  # type: ignore[assignment]
+
+
+def _suggest(trial: _SuggestingTrial, name: str, dist: Any) -> Any:
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise TypeError(f"unsupported distribution {dist!r}")  # pragma: no cover
+
+
+def point_key(values: Mapping[str, Any]) -> str:
+    """A canonical text of a point, to tell repeated points apart (1 and 1.0 are the same point)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, int | float):
+            f = float(v)
+            return f if math.isfinite(f) else str(f)
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in sorted(v.items())}
+        return repr(v)
+
+    return json.dumps({k: norm(v) for k, v in sorted(values.items())}, sort_keys=True)
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"optimizer.lr": 1}` → `{"optimizer": {"lr": 1}}`: how W&B hands nested parameters to a run."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+__all__ = ["MAX_GRID_POINTS", "SearchSpace", "nest", "point_key"]

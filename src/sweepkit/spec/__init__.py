@@ -1,0 +1,221 @@
+"""Sweep files → a validated `Spec`. Every problem is one `SpecError` naming the file and the key path."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sweepkit.errors import SpecError
+from sweepkit.expr import ExprError, compile_expr
+from sweepkit.space import Parameter, SearchSpace
+from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, lay_out
+from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._overrides import apply_overrides
+from sweepkit.spec._params import parse_parameters
+from sweepkit.spec._units import format_duration, parse_duration
+
+STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "bayes")
+
+
+@dataclass
+class Spec:
+    """A sweep, fully resolved: what to search, how, for how long, and what to run."""
+
+    name: str
+    dialect: str
+    space: SearchSpace
+    metric: MetricSpec
+    strategy: StrategySpec
+    budget: BudgetSpec
+    trial: TrialSpec
+    storage: str | None
+    output: Path
+    base_dir: Path
+    file: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # pruner / scheduler / early_terminate / resources
+    notes: list[str] = field(default_factory=list)
+    resolved: dict[str, Any] = field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
+
+    @property
+    def strategy_name(self) -> str:
+        return STRATEGY_ALIASES.get(self.strategy.name.lower().replace("-", "").replace("_", ""), self.strategy.name)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """YAML or JSON text → a mapping, with the parser's line and column on errors."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", file=name) from None
+    except IsADirectoryError:
+        raise SpecError("is a folder, not a sweep file", file=name) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read it: {exc}", file=name) from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"invalid YAML{where}: {problem}", file=name) from None
+    if data is None:
+        raise SpecError("the file is empty", file=name)
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a mapping of keys at the top, found {type(data).__name__}", file=name)
+    return data
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
+    """The first pydantic error as one SpecError, at the key path the user wrote."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    path = ".".join(loc)
+    key = origins.get(path, path)
+    if err["type"] == "extra_forbidden":
+        section = ".".join(loc[:-1])
+        model: Any = SpecModel
+        for part in loc[:-1]:
+            model = model.model_fields[part].annotation
+        options = list(getattr(model, "model_fields", {}))
+        if not section:
+            options += list(ALIASES) + sorted(IGNORED)
+        where = f"in {section}" if section else "at the top of the file"
+        return SpecError(f'unknown key "{loc[-1]}" {where}{_did_you_mean(loc[-1], options)}', file=file, key=key)
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    got = err.get("input")
+    if err["type"] not in ("missing",) and not isinstance(got, dict | list):
+        message += f" (got {got!r})"
+    return SpecError(message, file=file, key=key)
+
+
+def _order(params: list[Parameter], file: str | None) -> tuple[Parameter, ...]:
+    """Dependencies first, declaration order otherwise; a cycle is a user error."""
+    by_name = {p.name: p for p in params}
+    done: dict[str, Parameter] = {}
+    visiting: list[str] = []
+
+    def visit(param: Parameter) -> None:
+        if param.name in done:
+            return
+        if param.name in visiting:
+            cycle = " → ".join([*visiting[visiting.index(param.name) :], param.name])
+            raise SpecError(f"parameters depend on each other in a cycle: {cycle}", file=file, key="parameters")
+        visiting.append(param.name)
+        for dep in sorted(param.reads):
+            if dep in by_name:
+                visit(by_name[dep])
+        visiting.pop()
+        done[param.name] = param
+
+    for param in params:
+        visit(param)
+    return tuple(done.values())
+
+
+def load_spec(
+    source: str | Path | Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    *,
+    cwd: Path | None = None,
+) -> Spec:
+    """Read, lay out and validate a sweep file (or a dict spec) with dotted overrides applied."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if isinstance(source, Mapping):
+        file, base_dir, default_name = None, cwd, "sweep"
+        raw = dict(source)
+    else:
+        path = Path(source)
+        file, base_dir = str(path), (cwd / path).resolve().parent
+        default_name = path.stem
+        raw = read_file(path)
+    raw = apply_overrides(raw, overrides, file=file)
+    layout = lay_out(raw, file=file)
+    try:
+        model = SpecModel.model_validate(layout.raw)
+    except ValidationError as exc:
+        raise _validation_error(exc, layout.origins, file) from None
+
+    params_key = layout.origins.get("parameters", "parameters") or "parameters"
+    parameters = parse_parameters(model.parameters, file=file, key=params_key)
+    names = [p.name for p in parameters]
+    constraints = []
+    for i, text in enumerate(model.constraints):
+        try:
+            constraints.append(compile_expr(text, allowed_names=names))
+        except ExprError as exc:
+            raise SpecError(str(exc), file=file, key=f"constraints.{i}") from None
+    space = SearchSpace(_order(parameters, file), tuple(constraints))
+
+    strategy = model.strategy
+    key = strategy.name.lower().replace("-", "").replace("_", "")
+    if STRATEGY_ALIASES.get(key, key) not in STRATEGIES:
+        origin = layout.origins.get("strategy.name", "strategy.name")
+        raise SpecError(
+            f'unknown strategy "{strategy.name}"{_did_you_mean(strategy.name, STRATEGIES)}; '
+            f"expected one of {', '.join(STRATEGIES)}",
+            file=file,
+            key=origin,
+        )
+    if not parameters:
+        raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
+
+    name = model.name or default_name
+    output = Path(model.output) if model.output else Path("sweeps") / name
+    if not output.is_absolute():
+        output = cwd / output
+    notes = list(layout.notes)
+    resolved = {k: v for k, v in layout.raw.items() if v is not None}
+    resolved["name"] = name
+    return Spec(
+        name=name,
+        dialect=layout.dialect,
+        space=space,
+        metric=model.metric,
+        strategy=strategy,
+        budget=model.budget,
+        trial=model.trial,
+        storage=model.storage,
+        output=output,
+        base_dir=base_dir,
+        file=file,
+        description=model.description,
+        extra={k: getattr(model, k) for k in ("pruner", "scheduler", "early_terminate", "resources") if getattr(model, k)},
+        notes=notes,
+        resolved=resolved,
+    )
+
+
+__all__ = [
+    "STRATEGIES",
+    "BudgetSpec",
+    "MetricSpec",
+    "Spec",
+    "StrategySpec",
+    "TrialSpec",
+    "apply_overrides",
+    "format_duration",
+    "load_spec",
+    "parse_duration",
+    "read_file",
+]

@@ -1,0 +1,239 @@
+"""Dialects: lay a W&B, Optuna/Ray/hyperopt-style, NNI or native file out in the native shape.
+
+Every dialect's keys are accepted in every file (native is a superset), so this is one mapping of known keys
+to native places rather than four parsers. `origins` remembers where each native key came from, so an error
+in `num_trials` is reported at `hyperopt.num_trials`, where the user wrote it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweepkit.errors import SpecError
+
+NATIVE_KEYS = (
+    "name", "description", "trial", "metric", "strategy", "budget", "storage", "output", "parameters",
+    "constraints", "pruner", "scheduler", "early_terminate", "resources",
+)  # fmt: skip
+
+# Top-level keys of the other dialects → their native place ("a.b" = key b of section a).
+ALIASES: dict[str, str] = {
+    # W&B
+    "method": "strategy.name",
+    "run_cap": "budget.trials",
+    "program": "trial.program",
+    "command": "trial.command",
+    # Optuna / Ray Tune / hyperopt configs (seeds 001, 002)
+    "search_space": "parameters",
+    "study_name": "name",
+    "num_trials": "budget.trials",
+    "n_trials": "budget.trials",
+    "max_trials": "budget.trials",
+    "max_runs": "budget.trials",
+    "timeout": "budget.timeout",
+    "direction": "metric.goal",
+    "mode": "metric.goal",
+    "max_concurrent": "resources.workers",
+    "n_jobs": "resources.workers",
+    "results_dir": "output",
+    "optuna_sampler": "strategy.name",
+    "seed": "strategy.seed",
+    "optuna_pruner": "pruner.type",
+    "optuna_n_startup_trials": "pruner.n_startup_trials",
+    "asha_max_t": "scheduler.max_t",
+    "asha_grace_period": "scheduler.grace_period",
+    "asha_reduction_factor": "scheduler.reduction_factor",
+    "ray_address": "resources.ray_address",
+    "resources_per_trial": "resources.per_trial",
+    # NNI experiment configs
+    "searchSpace": "parameters",
+    "experimentName": "name",
+    "maxTrialNumber": "budget.trials",
+    "maxExperimentDuration": "budget.timeout",
+    "trialConcurrency": "resources.workers",
+    "trialCommand": "trial.command",
+    "trialCodeDirectory": "trial.cwd",
+    "trialGpuNumber": "resources.gpus_per_trial",
+}
+
+# Keys that only mean something on another tool's servers or UI: accepted, noted once, ignored.
+IGNORED = {
+    "project", "entity", "controller", "job", "image_uri", "launch", "run_settings",
+    "enabled", "log_to_file", "optuna_enabled", "asha_enabled", "load_if_exists",
+    "trainingService", "useAnnotation", "debug", "logLevel", "experimentWorkingDirectory", "nniManagerIp",
+    "searchSpaceFile", "assessor", "advisor", "tunerGpuIndices", "experimentType",
+}  # fmt: skip
+
+# Section-level synonyms inside native sections (W&B/Optuna spellings).
+_METRIC_GOALS = {"min": "minimize", "max": "maximize", "minimize": "minimize", "maximize": "maximize"}
+
+# Strategy names of the other dialects → sweepkit's strategy names.
+STRATEGY_ALIASES = {
+    "bayes": "bayes", "bayesian": "bayes", "tpe": "tpe", "random": "random", "grid": "grid",
+    "gridsearch": "grid", "gpsampler": "gp", "gp": "gp", "cma": "cmaes", "cmaes": "cmaes",
+    "cmaessampler": "cmaes", "tpesampler": "tpe", "randomsampler": "random", "qmc": "qmc",
+    "qmcsampler": "qmc", "anneal": "tpe", "auto": "auto", "optuna": "tpe",
+    "combined": "tpe", "asha": "random",  # seed 002: TPE + ASHA, random search + ASHA
+}  # fmt: skip
+
+# Seed 002's `strategy:` words: which use the sampler `optuna_sampler` names, and which search at random.
+_SAMPLER_FAMILIES = ("combined", "optuna")
+_RANDOM_FAMILIES = ("asha", "random")
+
+
+@dataclass
+class Layout:
+    raw: dict[str, Any]
+    dialect: str
+    notes: list[str] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # native key path → the user's key path
+
+
+def _is_nni_space(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(v, dict) and "_type" in v for v in value.values()
+    )
+
+
+def detect(raw: dict[str, Any]) -> str:
+    """The dialect a file was written in (reported in results; layout accepts every dialect's keys)."""
+    if _is_nni_space(raw) or "searchSpace" in raw or "trialCommand" in raw:
+        return "nni"
+    if "hpo" in raw or "hyperopt" in raw or "search_space" in raw:
+        return "optuna"
+    native_only = {"trial", "strategy", "budget", "constraints", "output", "storage", "resources"}
+    if native_only & raw.keys():
+        return "native"
+    params = raw.get("parameters")
+    uses_native_extras = isinstance(params, dict) and any(
+        isinstance(v, dict) and ("when" in v or "expr" in v) for v in params.values()
+    )
+    if "method" in raw and not uses_native_extras:
+        return "wandb"
+    return "native"
+
+
+def _sampler_refines(old: Any, old_origin: str, new: Any, new_origin: str, layout: Layout) -> tuple[Any, str] | None:
+    """Seed 002 writes `strategy: combined` (the family) beside `optuna_sampler: TPE` (the sampler in it)."""
+    for word, word_origin, sampler, sampler_origin in ((old, old_origin, new, new_origin), (new, new_origin, old, old_origin)):
+        if sampler_origin.rpartition(".")[2] != "optuna_sampler" or not isinstance(word, str):
+            continue
+        family = word.strip().lower()
+        if family in _SAMPLER_FAMILIES:
+            return sampler, sampler_origin
+        if family in _RANDOM_FAMILIES:
+            layout.notes.append(f'{sampler_origin} is ignored: strategy "{word}" searches at random')
+            return word, word_origin
+    return None
+
+
+def _put(out: dict[str, Any], path: str, value: Any, origin: str, layout: Layout, *, file: str | None) -> None:
+    *parents, leaf = path.split(".")
+    node = out
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            # e.g. `metric: "eval_f1"` (a string) beside `mode: max`: promote to {name: ...}
+            if part == "metric" and isinstance(child, str):
+                child = node[part] = {"name": child}
+            else:
+                raise SpecError(f'"{origin}" needs "{part}" to be a mapping', file=file, key=origin)
+        node = child
+    if leaf in node and node[leaf] != value:
+        first = layout.origins.get(path, path)
+        refined = _sampler_refines(node[leaf], first, value, origin, layout) if path == "strategy.name" else None
+        if refined is not None:
+            node[leaf], layout.origins[path] = refined
+            return
+        raise SpecError(f'"{origin}" and "{first}" both set {path}; keep one', file=file, key=origin)
+    node[leaf] = value
+    layout.origins[path] = origin
+
+
+def _merge_wrapper(section: dict[str, Any], prefix: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
+    """Seed 001's `hpo:` and seed 002's `hyperopt:` sections: their nested and flat keys."""
+    for key, value in section.items():
+        origin = f"{prefix}.{key}"
+        if key == "study" and isinstance(value, dict):  # hpo.study.{study_name, storage, direction, ...}
+            for sub, sub_value in value.items():
+                target = {"study_name": "name", "storage": "storage", "direction": "metric.goal"}.get(sub)
+                if target:
+                    _put(out, target, sub_value, f"{origin}.{sub}", layout, file=file)
+                elif sub in IGNORED:
+                    layout.notes.append(f"{origin}.{sub} is ignored: sweepkit always resumes a sweep of the same name")
+                else:
+                    raise SpecError(f'unknown key "{sub}" in {origin}', file=file, key=f"{origin}.{sub}")
+        elif key == "trials" and isinstance(value, dict):  # hpo.trials.{n_trials, timeout, n_jobs}
+            for sub, sub_value in value.items():
+                target = {"n_trials": "budget.trials", "timeout": "budget.timeout", "n_jobs": "resources.workers"}.get(sub)
+                if target is None:
+                    raise SpecError(f'unknown key "{sub}" in {origin}', file=file, key=f"{origin}.{sub}")
+                if sub_value is not None:
+                    _put(out, target, sub_value, f"{origin}.{sub}", layout, file=file)
+        elif key == "sampler" and isinstance(value, dict):
+            for sub, sub_value in value.items():
+                target = {"type": "strategy.name", "name": "strategy.name", "seed": "strategy.seed"}.get(sub)
+                _put(out, target or f"strategy.{sub}", sub_value, f"{origin}.{sub}", layout, file=file)
+        else:
+            _place(key, value, origin, out, layout, file)
+
+
+def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
+    if key in IGNORED:
+        layout.notes.append(f"{origin} is ignored (it only means something to another tool's server)")
+    elif key in ALIASES:
+        if value is None:
+            return
+        if key == "trialCommand" and isinstance(value, str):
+            value = shlex.split(value)
+        _put(out, ALIASES[key], value, origin, layout, file=file)
+    elif key in ("metric", "strategy") and isinstance(value, str):  # `metric: eval_f1`, `strategy: combined`
+        _put(out, f"{key}.name", value, origin, layout, file=file)
+    elif key == "tuner" and isinstance(value, dict):  # NNI: tuner: {name: TPE, classArgs: {optimize_mode}}
+        if "name" in value:
+            _put(out, "strategy.name", value["name"], f"{origin}.name", layout, file=file)
+        args = value.get("classArgs") or {}
+        if isinstance(args, dict):
+            if "optimize_mode" in args:
+                _put(out, "metric.goal", args["optimize_mode"], f"{origin}.classArgs.optimize_mode", layout, file=file)
+            if "seed" in args:
+                _put(out, "strategy.seed", args["seed"], f"{origin}.classArgs.seed", layout, file=file)
+    elif isinstance(out.get(key), dict) and isinstance(value, dict):
+        for sub, sub_value in value.items():
+            _put(out, f"{key}.{sub}", sub_value, f"{origin}.{sub}", layout, file=file)
+    else:
+        if key in out and out[key] != value:
+            first = layout.origins.get(key, key)
+            raise SpecError(f'"{origin}" and "{first}" both set {key}; keep one', file=file, key=origin)
+        out[key] = value
+        layout.origins.setdefault(key, origin)
+
+
+def lay_out(raw: dict[str, Any], *, file: str | None) -> Layout:
+    """Native-shaped dict of any dialect's file. Unknown keys pass through, for the schema to reject."""
+    dialect = detect(raw)
+    layout = Layout(raw={}, dialect=dialect)
+    if dialect == "nni" and _is_nni_space(raw):  # a bare search_space.json
+        layout.raw["parameters"] = raw
+        layout.origins["parameters"] = ""
+        return layout
+    out = layout.raw
+    wrappers = [k for k in ("hpo", "hyperopt") if isinstance(raw.get(k), dict)]
+    for key, value in raw.items():
+        if key in wrappers:
+            continue
+        if wrappers and key not in NATIVE_KEYS and key not in ALIASES:
+            layout.notes.append(f'section "{key}" is your training config: sweepkit reads {wrappers[0]}: only')
+            continue
+        _place(key, value, key, out, layout, file)
+    for key in wrappers:
+        _merge_wrapper(raw[key], key, out, layout, file)
+    if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
+        goal = out["metric"]["goal"].strip().lower()
+        out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
+    if dialect == "nni":
+        out.setdefault("metric", {}).setdefault("name", "default")  # nni.report_final_result's metric
+        out["metric"].setdefault("goal", "maximize")  # NNI tuners' optimize_mode default
+    return layout

@@ -1,0 +1,136 @@
+"""Strategies: which Optuna sampler searches the space, and `auto`'s reasoned choice of one."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from sweepkit.errors import SpecError
+from sweepkit.space import SearchSpace
+from sweepkit.space._params import Choice
+
+# GP fits slow down cubically with trials and suit few, mostly continuous dimensions.
+GP_MAX_TRIALS = 300
+GP_MAX_DIMS = 20
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str  # the strategy that runs (never "auto")
+    reason: str  # why: shown by `validate`, stored in the results
+    sampler: optuna.samplers.BaseSampler
+
+    @property
+    def grid(self) -> bool:
+        """Grid sweeps search each parameter as a categorical over its points."""
+        return self.name == "grid"
+
+
+def _torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def choose(space: SearchSpace, trials: int | None) -> tuple[str, str]:
+    """`auto`: pick a strategy from the space's shape and the budget, and say why."""
+    searched = space.searched
+    size = space.grid_size() if space.finite else None
+    if size is not None and (trials is None or size <= trials):
+        return "grid", f"every parameter is discrete and all {size} points fit in the budget"
+    if space.conditional:
+        return "tpe", "the space has conditional parameters, which TPE models as a tree"
+    categorical = sum(isinstance(p, Choice) for p in searched)
+    if categorical * 2 > len(searched):
+        return "tpe", f"{categorical} of {len(searched)} parameters are categorical, which TPE handles well"
+    if trials is not None and trials > GP_MAX_TRIALS:
+        return "tpe", f"{trials} trials is more than a Gaussian process fits quickly (≤ {GP_MAX_TRIALS})"
+    if len(searched) > GP_MAX_DIMS:
+        return "tpe", f"{len(searched)} parameters are more than a Gaussian process models well"
+    if not _torch_available():
+        return "tpe", "a Gaussian process would suit this small continuous space, but it needs torch " \
+            "(pip install 'sweepkit[gp]'); TPE instead"
+    return "gp", "a small, mostly continuous space with a modest budget: a Gaussian process learns fastest"
+
+
+class GridSampler(optuna.samplers.BruteForceSampler):
+    """Optuna's BruteForceSampler (it walks conditional spaces, unlike GridSampler), minus its
+    `study.stop()` on exhaustion: that only works inside `study.optimize`, and the engine ends exhausted
+    sweeps itself, saying so."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
+_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "random": optuna.samplers.RandomSampler,
+    "grid": GridSampler,
+    "tpe": optuna.samplers.TPESampler,
+    "gp": optuna.samplers.GPSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "qmc": optuna.samplers.QMCSampler,
+}
+
+
+def _check_grid(space: SearchSpace, file: str | None) -> None:
+    continuous = [p.name for p in space.parameters if p.grid() is None]
+    if continuous:
+        names = ", ".join(continuous)
+        raise SpecError(
+            f"grid needs every parameter to have a finite set of values, but {names} "
+            f"{'is' if len(continuous) == 1 else 'are'} continuous: give {'it' if len(continuous) == 1 else 'them'} "
+            "`values`, or a `step` (or W&B's `q`), or use another strategy",
+            file=file,
+            key="strategy.name",
+        )
+
+
+def build(
+    name: str,
+    space: SearchSpace,
+    *,
+    trials: int | None,
+    seed: int | None,
+    options: dict[str, Any] | None = None,
+    file: str | None = None,
+) -> Strategy:
+    """The sampler for a strategy name (already normalized: random, grid, tpe, gp, cmaes, qmc, bayes, auto)."""
+    options = dict(options or {})
+    if name == "auto":
+        name, reason = choose(space, trials)
+    elif name == "bayes":
+        if _torch_available():
+            name, reason = "gp", "W&B's bayes is a Gaussian process: Optuna's GPSampler"
+        else:
+            name, reason = "tpe", "W&B's bayes maps to a Gaussian process, which needs torch " \
+                "(pip install 'sweepkit[gp]'); TPE, the other Bayesian method, instead"
+    else:
+        reason = "chosen in the sweep file"
+    if name == "grid":
+        _check_grid(space, file)
+    if name == "gp" and not _torch_available():
+        raise SpecError("strategy gp needs torch: pip install 'sweepkit[gp]'", file=file, key="strategy.name")
+    if name == "tpe" and space.conditional and "multivariate" not in options:
+        options.setdefault("group", True)  # model each branch of a conditional space jointly
+    cls = _SAMPLERS[name]
+    accepted = [p for p in inspect.signature(cls).parameters if p != "seed"]
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else f"; {name} accepts: {', '.join(accepted)}"
+            raise SpecError(f'unknown option "{key}" for strategy {name}{hint}', file=file, key=f"strategy.{key}")
+    try:
+        with warnings.catch_warnings():
+            # `group` and friends are marked experimental in Optuna; the user chose them knowingly.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = cls(seed=seed, **options)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"strategy {name}: {exc}", file=file, key="strategy") from None
+    return Strategy(name=name, reason=reason, sampler=sampler)
+
+
+__all__ = ["Strategy", "build", "choose"]

@@ -1,0 +1,66 @@
+"""Which runs of a sweep are alive on this machine, to tell a crashed run's RUNNING trials from live ones.
+
+Each run holds an exclusive lock on a file of its own under `.sweepkit/runs/` for as long as it lives; the
+file records when the run started. A lock that can be taken belongs to a dead run (the OS drops locks of
+dead processes, even after SIGKILL), so no PID guessing is needed. A trial still RUNNING that started before
+every live run did was left by a dead one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+
+class RunLock:
+    def __init__(self, folder: Path, sweep: str) -> None:
+        self.folder = folder
+        self.sweep = sweep
+        self.started = time.time()
+        self.path = folder / f"{sweep}@{socket.gethostname()}@{os.getpid()}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, json.dumps({"sweep": self.sweep, "started": self.started, "pid": os.getpid()}).encode())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(self._fd)
+            self._fd = None
+
+    def earliest_live_start(self) -> float:
+        """The start time of the oldest other run of this sweep still alive here (ours if none)."""
+        earliest = self.started
+        for path in self.folder.glob(f"{glob.escape(self.sweep)}@*.lock"):
+            if path == self.path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # held: that run is alive
+                    with contextlib.suppress(OSError, ValueError):
+                        started = float(json.loads(os.pread(fd, 4096, 0) or b"{}").get("started", 0))
+                        earliest = min(earliest, started)
+                    continue
+                with contextlib.suppress(OSError):  # we got it: its run is gone
+                    path.unlink()
+            finally:
+                os.close(fd)
+        return earliest
