@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 MODEL_PARAMS = (
     "learning_rate", "max_iter", "max_depth", "max_leaf_nodes", "l2_regularization", "min_samples_leaf",
-    "class_weight", "early_stopping", "validation_fraction", "n_iter_no_change",
+    "max_features", "early_stopping", "validation_fraction", "n_iter_no_change",
 )  # fmt: skip
 
 

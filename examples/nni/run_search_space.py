@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import sweepkit
 from train import objective
+
+import sweepkit
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import shlex
 import sys
 import traceback
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")
-    p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
+    p.add_argument(
+        "--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)'
+    )
     p.add_argument("--timeout-hours", type=float, help="the timeout in hours (seed guides' spelling)")
     p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
@@ -77,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: object) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from sweepkit.expr import ExprError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -89,30 +99,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         label = "error" if exc.exit_code == EXIT_USAGE else "sweep failed"
-        print(f"sweepkit: {label}: {exc}", file=sys.stderr)
+        print(f"sweepkit: {label}: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except ExprError as exc:  # a `when`/`expr`/constraint of the sweep file that cannot be computed
+        if args.debug:
+            traceback.print_exc()
+        where = f"{args.file}: " if getattr(args, "file", None) else ""
+        print(f"sweepkit: error: {where}{_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # a bug in sweepkit or a fault of the machine: say so, keep it short
         if args.debug:
             traceback.print_exc()
-        print(f"sweepkit: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        detail = f"{type(exc).__name__}: {_one_line(exc)}"
+        print(f"sweepkit: internal error: {detail} (rerun with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
 
 
 # -- validate ------------------------------------------------------------------------------------------
-def _sample_once(spec: Any, strategy: Any) -> dict[str, Any] | None:
+def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
+    """One feasible point drawn at random, or None and why not."""
     import optuna
 
+    from sweepkit.expr import ExprError
     from sweepkit.space import nest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.strategy.seed or 0))
+    why = "none feasible in 200 draws"
     for _ in range(200):
         trial = study.ask()
-        values = spec.space.sample(trial, grid=strategy.grid)
-        if spec.space.violation(values) is None:
-            return nest(values)
+        try:
+            values = spec.space.sample(trial, grid=strategy.grid)
+        except ExprError as exc:  # a derived value that cannot be computed at this point
+            why = f"none in 200 draws: {_one_line(exc)}"
+        else:
+            if spec.space.violation(values) is None:
+                return nest(values), ""
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return None
+    return None, why
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -133,8 +157,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         budget.append(f"{spec.budget.trials} trials")
     if spec.budget.timeout:
         budget.append(f"timeout {spec.budget.timeout:g}s")
-    console.print(f"sweep: {spec.name}   metric: {spec.metric.name} ({spec.metric.goal})   budget: {', '.join(budget) or 'none'}")
-    picked = f"{spec.strategy_name} → {strategy.name}" if spec.strategy_name != strategy.name else strategy.name
+    metric = f"{spec.metric.name} ({spec.metric.goal})"
+    console.print(f"sweep: {spec.name}   metric: {metric}   budget: {', '.join(budget) or 'none'}")
+    picked = strategy.name
+    if spec.strategy_name != strategy.name:
+        picked = f"{spec.strategy_name} → {strategy.name}"
     console.print(f"strategy: {picked} ({strategy.reason})")
     table = Table("parameter", "values", "when", box=None, pad_edge=False)
     for name, what, when in spec.space.describe():
@@ -149,8 +176,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         console.print("grid size: continuous (infinite)")
     console.print(f"store: {store.describe()}   output: {spec.output}")
-    sample = _sample_once(spec, strategy)
-    shown = json.dumps(sample, default=str) if sample else "none feasible in 200 draws"
+    sample, why = _sample_once(spec, strategy)
+    shown = json.dumps(sample, default=str) if sample is not None else why
     console.print(f"one sampled trial: {shown}", soft_wrap=True, highlight=False)
     if spec.trial.function:
         module = spec.trial.function.partition(":")[0]
@@ -164,7 +191,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             except (ImportError, ValueError):
                 found = False
             if not found:
-                console.print(f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}')
+                console.print(
+                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}'
+                )
     if spec.trial.program:
         program = spec.base_dir / spec.trial.program
         if not program.exists():
@@ -182,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.timeout_hours is not None:
         if args.timeout is not None:
             raise SpecError("give --timeout or --timeout-hours, not both")
+        if not math.isfinite(args.timeout_hours) or args.timeout_hours <= 0:
+            raise SpecError(f"--timeout-hours must be a positive number of hours, got {args.timeout_hours:g}")
         timeout = args.timeout_hours * 3600
     sweepkit.run(
         args.file,
@@ -210,7 +241,7 @@ def _fmt(value: float | None) -> str:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from sweepkit.results._stored import budget_of, load_result
 
@@ -220,7 +251,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not names:
         console.print(f"no sweeps in {store.describe()}")
         return EXIT_OK
-    table = Table("sweep", "state", "complete", "pruned", "failed", "running", "best", "strategy")
+    table = Table("state", "complete", "pruned", "failed", "running", "best", "strategy")
+    table.columns.insert(0, Column("sweep", overflow="fold", min_width=max(len(n) for n in names)))
     for name in names:
         result = load_result(store, name)
         counts = result.counts
@@ -258,11 +290,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"strategy: {result.strategy} ({result.strategy_reason})")
     best = result.best_trial
     if best is not None:
-        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {_params(best.params, 400)}")
+        shown = _params(best.params, 400)
+        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
     table = Table("trial", "state", "value", "seconds", "params / error")
     for t in result.trials[-args.last :]:
         detail = t.error if t.error else _params(t.params)
-        table.add_row(str(t.number), t.state, _fmt(t.value), f"{t.duration:.1f}" if t.duration else "-", detail)
+        seconds = f"{t.duration:.1f}" if t.duration else "-"
+        table.add_row(str(t.number), t.state, _fmt(t.value), seconds, detail)
     console.print(table)
     return EXIT_OK
 

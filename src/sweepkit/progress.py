@@ -82,7 +82,8 @@ class Progress:
             self.best = rec
         if not self.quiet and (not self.live_mode or self.verbose):
             extra = f" ({rec.error})" if rec.error else ""
-            self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={_value(self.best.value if self.best else None)}")
+            best = _value(self.best.value if self.best else None)
+            self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
         self._refresh()
 
     def note(self, text: str) -> None:
@@ -98,7 +99,9 @@ class Progress:
         self.console.print(f"sweep {result.name} stopped: {result.stop_reason}")
         self.console.print(f"trials: {counts or 'none'}")
         if best is not None:
-            self.console.print(f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}")
+            self.console.print(
+                f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}"
+            )
         self.console.print(f"results in {result.output}")
 
     # -- display --------------------------------------------------------------------------------------
@@ -138,4 +141,8 @@ class Progress:
 
 
 def default_progress(quiet: bool, verbose: bool) -> Progress:
-    return Progress(quiet=quiet, verbose=verbose, console=Console(stderr=True, force_terminal=None if sys.stderr.isatty() else False))
+    return Progress(
+        quiet=quiet,
+        verbose=verbose,
+        console=Console(stderr=True, force_terminal=None if sys.stderr.isatty() else False),
+    )

@@ -117,8 +117,10 @@ def test_max_failures_in_a_row(workdir: Path) -> None:
 
 
 def test_missing_metric_and_bad_return_fail_with_reason(workdir: Path) -> None:
-    result = sweepkit.run(spec(), objective=lambda p: {"acc": 1.0}, trials=2, quiet=True, overrides=["budget.max_failures=10"])
-    assert result.trials[0].error == "the trial returned acc but not the sweep's metric \"loss\""
+    result = sweepkit.run(
+        spec(), objective=lambda p: {"acc": 1.0}, trials=2, quiet=True, overrides=["budget.max_failures=10"]
+    )
+    assert result.trials[0].error == 'the trial returned acc but not the sweep\'s metric "loss"'
     result = sweepkit.run(spec(name="u"), objective=lambda p: "high", trials=1, quiet=True)
     assert result.trials[0].error == "metric \"loss\" is str 'high', not a number"
 
@@ -132,7 +134,9 @@ def test_finite_space_never_repeats_a_point_and_ends_when_exhausted(workdir: Pat
         return params["a"] * 10 + params["b"] + (0.5 if params["c"] else 0)
 
     space = {"a": {"values": [1, 2, 3]}, "b": {"type": "int", "low": 0, "high": 1}, "c": [True, False]}
-    result = sweepkit.run(spec(parameters=space, strategy={"name": strategy, "seed": 3}), objective=f, trials=40, quiet=True)
+    result = sweepkit.run(
+        spec(parameters=space, strategy={"name": strategy, "seed": 3}), objective=f, trials=40, quiet=True
+    )
     assert len(calls) == 12 == len(set(calls))
     assert result.stop_reason == "space exhausted: all 12 points have been tried"
     assert [t.state for t in result.trials] == ["COMPLETE"] * 12

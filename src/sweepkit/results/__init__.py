@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class SweepResult:
             "strategy_reason": self.strategy_reason,
             "stop_reason": self.stop_reason,
             "dialect": self.dialect,
-            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **self.extra,
         }
 
@@ -140,7 +140,14 @@ def trials_csv(result: SweepResult) -> str:
     for t, params, metrics in rows:
         d = t.to_dict()
         writer.writerow(
-            [t.number, t.state, "" if t.value is None else t.value, d["duration_seconds"] or "", d["start"] or "", d["end"] or ""]
+            [
+                t.number,
+                t.state,
+                "" if t.value is None else t.value,
+                d["duration_seconds"] or "",
+                d["start"] or "",
+                d["end"] or "",
+            ]
             + [_cell(params.get(c)) for c in param_cols]
             + [_cell(metrics.get(c)) for c in metric_cols]
             + [(t.error or "").splitlines()[0] if t.error else ""]

@@ -37,9 +37,7 @@ def load_result(store: Store, name: str) -> SweepResult:
     meta = sweep_meta(study)
     space = stored_space(meta)
     grid = bool(meta.get("grid"))
-    trials = [
-        record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if own_state(t) != DISCARDED
-    ]
+    trials = [record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if own_state(t) != DISCARDED]
     return SweepResult(
         name=name,
         metric=str(meta.get("metric", "value")),

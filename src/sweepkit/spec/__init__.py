@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from sweepkit.errors import SpecError
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
-from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, lay_out
+from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
 
 STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "bayes")
+_EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 
 @dataclass
@@ -46,37 +47,53 @@ class Spec:
 
     @property
     def strategy_name(self) -> str:
-        return STRATEGY_ALIASES.get(self.strategy.name.lower().replace("-", "").replace("_", ""), self.strategy.name)
+        key = self.strategy.name.lower().replace("-", "").replace("_", "")
+        return STRATEGY_ALIASES.get(key, self.strategy.name)
 
 
 def read_file(path: Path) -> dict[str, Any]:
     """YAML or JSON text → a mapping, with the parser's line and column on errors."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a leading byte-order mark is not content
     except FileNotFoundError:
         raise SpecError("no such file", file=name) from None
     except IsADirectoryError:
         raise SpecError("is a folder, not a sweep file", file=name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read it: {exc}", file=name) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"not a text file: byte {exc.object[exc.start]:#04x} at offset {exc.start} is not UTF-8; "
+            "expected a YAML or JSON sweep file",
+            file=name,
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read it: {exc.strerror or exc}", file=name) from None
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
+        raise SpecError(
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"invalid YAML{where}: {problem}", file=name) from None
+    except RecursionError:
+        raise SpecError("nested too deeply to read", file=name) from None
+    except Exception as exc:  # the parsers' value conversions: a 5000-digit int, a 13th month, `!!int abc`
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise SpecError(f"invalid {kind}: {_first_line(exc)}", file=name) from None
     if data is None:
-        raise SpecError("the file is empty", file=name)
+        raise SpecError("the file is empty: expected a mapping of keys (name, parameters, ...)", file=name)
     if not isinstance(data, dict):
         raise SpecError(f"expected a mapping of keys at the top, found {type(data).__name__}", file=name)
     return data
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -84,32 +101,45 @@ def _did_you_mean(word: str, options: Iterable[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+def _origin(path: str, origins: Mapping[str, str]) -> str:
+    """The user's key path for a native one: its own origin, or its closest laid-out parent's plus the rest."""
+    if path in origins:
+        return origins[path]
+    head, _, rest = path.rpartition(".")
+    while head:
+        if head in origins:
+            return ".".join(part for part in (origins[head], rest) if part)
+        head, _, tail = head.rpartition(".")
+        rest = f"{tail}.{rest}"
+    return path
+
+
 def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
     """The first pydantic error as one SpecError, at the key path the user wrote."""
     err = exc.errors()[0]
     loc = [str(part) for part in err["loc"]]
-    path = ".".join(loc)
-    key = origins.get(path, path)
+    key = _origin(".".join(loc), origins)
     if err["type"] == "extra_forbidden":
-        section = ".".join(loc[:-1])
         model: Any = SpecModel
         for part in loc[:-1]:
             model = model.model_fields[part].annotation
         options = list(getattr(model, "model_fields", {}))
-        if not section:
+        if len(loc) == 1:
             options += list(ALIASES) + sorted(IGNORED)
-        where = f"in {section}" if section else "at the top of the file"
-        return SpecError(f'unknown key "{loc[-1]}" {where}{_did_you_mean(loc[-1], options)}', file=file, key=key)
+        parent = key.rpartition(".")[0]
+        where = f"in {parent}" if parent else "at the top of the file"
+        hint = _did_you_mean(loc[-1], options)
+        return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=key)
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     got = err.get("input")
-    if err["type"] not in ("missing",) and not isinstance(got, dict | list):
-        message += f" (got {got!r})"
+    if err["type"] != "missing" and not isinstance(got, dict | list) and "got " not in message and "found " not in message:
+        message += f" (got {got!r:.60})"
     return SpecError(message, file=file, key=key)
 
 
-def _order(params: list[Parameter], file: str | None) -> tuple[Parameter, ...]:
+def _order(params: list[Parameter], file: str | None, key: str) -> tuple[Parameter, ...]:
     """Dependencies first, declaration order otherwise; a cycle is a user error."""
     by_name = {p.name: p for p in params}
     done: dict[str, Parameter] = {}
@@ -120,7 +150,7 @@ def _order(params: list[Parameter], file: str | None) -> tuple[Parameter, ...]:
             return
         if param.name in visiting:
             cycle = " → ".join([*visiting[visiting.index(param.name) :], param.name])
-            raise SpecError(f"parameters depend on each other in a cycle: {cycle}", file=file, key="parameters")
+            raise SpecError(f"parameters depend on each other in a cycle: {cycle}", file=file, key=key)
         visiting.append(param.name)
         for dep in sorted(param.reads):
             if dep in by_name:
@@ -149,23 +179,43 @@ def load_spec(
         file, base_dir = str(path), (cwd / path).resolve().parent
         default_name = path.stem
         raw = read_file(path)
-    raw = apply_overrides(raw, overrides, file=file)
-    layout = lay_out(raw, file=file)
+    try:
+        return _load(raw, overrides, file=file, cwd=cwd, base_dir=base_dir, default_name=default_name)
+    except RecursionError:  # a pathologically nested document (the parsers allow ~1000 levels)
+        raise SpecError("nested too deeply to read", file=file) from None
+
+
+def _load(
+    raw: dict[str, Any],
+    overrides: Iterable[str],
+    *,
+    file: str | None,
+    cwd: Path,
+    base_dir: Path,
+    default_name: str,
+) -> Spec:
+    bare = is_bare_space(raw)  # a bare NNI search_space.json: the file is the parameters section
+    if bare:
+        raw = apply_overrides({"parameters": raw}, overrides, file=file, under=("parameters", raw.keys()))
+    else:
+        raw = apply_overrides(raw, overrides, file=file)
+    layout = lay_out(raw, file=file, bare_space=bare)
     try:
         model = SpecModel.model_validate(layout.raw)
     except ValidationError as exc:
         raise _validation_error(exc, layout.origins, file) from None
 
-    params_key = layout.origins.get("parameters", "parameters") or "parameters"
+    params_key = layout.origins.get("parameters", "parameters")
     parameters = parse_parameters(model.parameters, file=file, key=params_key)
+    params_key = params_key or "parameters"
     names = [p.name for p in parameters]
     constraints = []
     for i, text in enumerate(model.constraints):
         try:
             constraints.append(compile_expr(text, allowed_names=names))
         except ExprError as exc:
-            raise SpecError(str(exc), file=file, key=f"constraints.{i}") from None
-    space = SearchSpace(_order(parameters, file), tuple(constraints))
+            raise SpecError(str(exc), file=file, key=f"{_origin('constraints', layout.origins)}.{i}") from None
+    space = SearchSpace(_order(parameters, file, params_key), tuple(constraints))
 
     strategy = model.strategy
     key = strategy.name.lower().replace("-", "").replace("_", "")
@@ -200,7 +250,7 @@ def load_spec(
         base_dir=base_dir,
         file=file,
         description=model.description,
-        extra={k: getattr(model, k) for k in ("pruner", "scheduler", "early_terminate", "resources") if getattr(model, k)},
+        extra={k: getattr(model, k) for k in _EXTRA_SECTIONS if getattr(model, k)},
         notes=notes,
         resolved=resolved,
     )

@@ -7,6 +7,7 @@ in `num_trials` is reported at `hyperopt.num_trials`, where the user wrote it.
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,29 +153,49 @@ def _put(out: dict[str, Any], path: str, value: Any, origin: str, layout: Layout
     layout.origins[path] = origin
 
 
-def _merge_wrapper(section: dict[str, Any], prefix: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
+_STUDY_KEYS = {"study_name": "name", "storage": "storage", "direction": "metric.goal"}
+_TRIALS_KEYS = {"n_trials": "budget.trials", "timeout": "budget.timeout", "n_jobs": "resources.workers"}
+_SAMPLER_KEYS = {"type": "strategy.name", "name": "strategy.name", "seed": "strategy.seed"}
+
+
+def _unknown(sub: Any, origin: str, options: Any, file: str | None) -> SpecError:
+    close = difflib.get_close_matches(str(sub), list(options), n=1, cutoff=0.6)
+    hint = f' (did you mean "{close[0]}"?)' if close else f"; expected one of {', '.join(options)}"
+    return SpecError(f'unknown key "{sub}" in {origin}{hint}', file=file, key=f"{origin}.{sub}")
+
+
+def _merge_wrapper(
+    section: dict[str, Any], prefix: str, out: dict[str, Any], layout: Layout, file: str | None
+) -> None:
     """Seed 001's `hpo:` and seed 002's `hyperopt:` sections: their nested and flat keys."""
     for key, value in section.items():
         origin = f"{prefix}.{key}"
-        if key == "study" and isinstance(value, dict):  # hpo.study.{study_name, storage, direction, ...}
+        if key in ("study", "trials", "sampler"):
+            if value is None:  # an empty section (`trials:` with nothing under it)
+                continue
+            if not isinstance(value, dict):
+                raise SpecError(f"expected a mapping, found {type(value).__name__}", file=file, key=origin)
+        if key == "study":  # hpo.study.{study_name, storage, direction, load_if_exists}
             for sub, sub_value in value.items():
-                target = {"study_name": "name", "storage": "storage", "direction": "metric.goal"}.get(sub)
+                target = _STUDY_KEYS.get(sub)
                 if target:
                     _put(out, target, sub_value, f"{origin}.{sub}", layout, file=file)
                 elif sub in IGNORED:
-                    layout.notes.append(f"{origin}.{sub} is ignored: sweepkit always resumes a sweep of the same name")
+                    layout.notes.append(
+                        f"{origin}.{sub} is ignored: sweepkit always resumes a sweep of the same name"
+                    )
                 else:
-                    raise SpecError(f'unknown key "{sub}" in {origin}', file=file, key=f"{origin}.{sub}")
-        elif key == "trials" and isinstance(value, dict):  # hpo.trials.{n_trials, timeout, n_jobs}
+                    raise _unknown(sub, origin, [*_STUDY_KEYS, "load_if_exists"], file)
+        elif key == "trials":  # hpo.trials.{n_trials, timeout, n_jobs}
             for sub, sub_value in value.items():
-                target = {"n_trials": "budget.trials", "timeout": "budget.timeout", "n_jobs": "resources.workers"}.get(sub)
+                target = _TRIALS_KEYS.get(sub)
                 if target is None:
-                    raise SpecError(f'unknown key "{sub}" in {origin}', file=file, key=f"{origin}.{sub}")
+                    raise _unknown(sub, origin, _TRIALS_KEYS, file)
                 if sub_value is not None:
                     _put(out, target, sub_value, f"{origin}.{sub}", layout, file=file)
-        elif key == "sampler" and isinstance(value, dict):
+        elif key == "sampler":
             for sub, sub_value in value.items():
-                target = {"type": "strategy.name", "name": "strategy.name", "seed": "strategy.seed"}.get(sub)
+                target = _SAMPLER_KEYS.get(sub)
                 _put(out, target or f"strategy.{sub}", sub_value, f"{origin}.{sub}", layout, file=file)
         else:
             _place(key, value, origin, out, layout, file)
@@ -211,21 +232,32 @@ def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layou
         layout.origins.setdefault(key, origin)
 
 
-def lay_out(raw: dict[str, Any], *, file: str | None) -> Layout:
-    """Native-shaped dict of any dialect's file. Unknown keys pass through, for the schema to reject."""
-    dialect = detect(raw)
+def is_bare_space(raw: Any) -> bool:
+    """A bare NNI search_space.json: the whole file is the `parameters` section."""
+    return _is_nni_space(raw)
+
+
+def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) -> Layout:
+    """Native-shaped dict of any dialect's file. Unknown keys pass through, for the schema to reject.
+
+    `bare_space`: `raw` is `{"parameters": <a bare NNI search space>, ...overridden keys}`, and the space's
+    entries are reported at their own names (as written in the file), not under `parameters.`.
+    """
+    if not bare_space and is_bare_space(raw):
+        raw, bare_space = {"parameters": raw}, True
+    dialect = "nni" if bare_space else detect(raw)
     layout = Layout(raw={}, dialect=dialect)
-    if dialect == "nni" and _is_nni_space(raw):  # a bare search_space.json
-        layout.raw["parameters"] = raw
-        layout.origins["parameters"] = ""
-        return layout
     out = layout.raw
-    wrappers = [k for k in ("hpo", "hyperopt") if isinstance(raw.get(k), dict)]
+    wrappers = [k for k in ("hpo", "hyperopt") if k in raw]
+    for key in wrappers:
+        if not isinstance(raw[key], dict):
+            found = "nothing" if raw[key] is None else f"a {type(raw[key]).__name__}"
+            raise SpecError(f"expected a mapping (the {key} section), found {found}", file=file, key=key)
     for key, value in raw.items():
         if key in wrappers:
             continue
         if wrappers and key not in NATIVE_KEYS and key not in ALIASES:
-            layout.notes.append(f'section "{key}" is your training config: sweepkit reads {wrappers[0]}: only')
+            layout.notes.append(f'section "{key}" is ignored: it is your training config (sweepkit reads {wrappers[0]}:)')
             continue
         _place(key, value, key, out, layout, file)
     for key in wrappers:
@@ -233,7 +265,9 @@ def lay_out(raw: dict[str, Any], *, file: str | None) -> Layout:
     if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
         goal = out["metric"]["goal"].strip().lower()
         out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
-    if dialect == "nni":
+    if bare_space:
+        layout.origins["parameters"] = ""
+    elif dialect == "nni":
         out.setdefault("metric", {}).setdefault("name", "default")  # nni.report_final_result's metric
         out["metric"].setdefault("goal", "maximize")  # NNI tuners' optimize_mode default
     return layout

@@ -17,6 +17,13 @@ def _duration(value: Any) -> float | None:
     return None if value is None else parse_duration(value)
 
 
+def _no_bool(value: Any) -> Any:
+    """pydantic's lax mode reads `true` as 1 where a number is expected: YAML's `yes` is not a count."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, found {str(value).lower()}")
+    return value
+
+
 class MetricSpec(_Section):
     """What the sweep optimizes: `name` is read from what a trial returns or reports."""
 
@@ -26,6 +33,8 @@ class MetricSpec(_Section):
     summary: Literal["last", "best", "mean_last_k"] = "last"
     last_k: int = Field(default=3, ge=1)
     fold_aggregation: Literal["mean", "median", "min", "max"] = "mean"
+
+    _numbers = field_validator("target", "last_k", mode="before")(classmethod(lambda cls, v: _no_bool(v)))
 
     @property
     def maximize(self) -> bool:
@@ -40,6 +49,8 @@ class StrategySpec(BaseModel):
     name: str = "auto"
     seed: int | None = None
 
+    _numbers = field_validator("seed", mode="before")(classmethod(lambda cls, v: _no_bool(v)))
+
     @property
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -52,6 +63,9 @@ class BudgetSpec(_Section):
     steps: int | None = Field(default=None, ge=1)
 
     _timeout = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _duration(v)))
+    _numbers = field_validator("trials", "max_failures", "steps", mode="before")(
+        classmethod(lambda cls, v: _no_bool(v))
+    )
 
 
 class TrialSpec(_Section):

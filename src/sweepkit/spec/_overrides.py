@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import yaml
@@ -11,11 +11,15 @@ import yaml
 from sweepkit.errors import SpecError
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
+def parse_override(text: str, *, file: str | None = None) -> tuple[list[str], Any]:
     key, sep, value = text.partition("=")
     key = key.strip().lstrip("+")  # Hydra's "+key=value" adds a key; we add missing keys anyway
     if not sep or not key or any(not part for part in key.split(".")):
-        raise SpecError(f'override "{text}" is not of the form key.path=value')
+        raise SpecError(
+            f'override "{text}" is not of the form key.path=value (e.g. budget.trials=20)',
+            file=file,
+            key=key or None,
+        )
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
@@ -23,19 +27,36 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), parsed
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], *, file: str | None = None) -> dict[str, Any]:
-    """A copy of `raw` with each `key.path=value` set; intermediate mappings are created when missing."""
+def apply_overrides(
+    raw: dict[str, Any],
+    overrides: Iterable[str],
+    *,
+    file: str | None = None,
+    under: tuple[str, Collection[str]] | None = None,
+) -> dict[str, Any]:
+    """A copy of `raw` with each `key.path=value` set; intermediate mappings are created when missing.
+
+    `under=(section, names)`: an override whose first part is one of `names` goes into `section` (the keys
+    of a bare NNI search space, which `raw` holds under `parameters`).
+    """
     out = copy.deepcopy(raw)
     for text in overrides:
-        path, value = parse_override(text)
+        path, value = parse_override(text, file=file)
+        written, skip = ".".join(path), 0
+        if under is not None and path[0] in under[1]:
+            path, skip = [under[0], *path], 1
         node: Any = out
         for depth, part in enumerate(path[:-1]):
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                where = ".".join(path[: depth + 1])
-                raise SpecError(f'cannot set "{".".join(path)}": "{where}" is not a mapping', file=file)
+                where = ".".join(path[skip : depth + 1])
+                raise SpecError(
+                    f'cannot set "{written}": "{where}" is {type(child).__name__}, not a mapping',
+                    file=file,
+                    key=written,
+                )
             node = child
         node[path[-1]] = value
     return out

@@ -90,14 +90,16 @@ class Store:
                 backend = optuna.storages.journal.JournalRedisBackend(url)
                 return optuna.storages.JournalStorage(backend)
             return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(scheme))
-        except ModuleNotFoundError as exc:
-            missing = (exc.name or "").split(".")[0]
-            hint = _DRIVERS.get(missing, missing)
-            raise UsageError(f"the store {redact(url)} needs the database driver {hint}") from None
         except ImportError as exc:
+            # Optuna re-raises the driver's ModuleNotFoundError as a generic ImportError: name the driver.
+            cause = exc if isinstance(exc, ModuleNotFoundError) else exc.__cause__
+            if isinstance(cause, ModuleNotFoundError) and cause.name:
+                missing = cause.name.split(".")[0]
+                hint = _DRIVERS.get(missing, missing)
+                raise UsageError(f"the store {redact(url)} needs the database driver {hint}") from None
             raise UsageError(f"the store {redact(url)} needs a driver that is not installed: {exc}") from None
         except Exception as exc:  # sqlalchemy/redis raise many types: all mean "cannot use this store"
-            if type(exc).__name__ == "ArgumentError":
+            if type(exc).__name__ in ("ArgumentError", "NoSuchModuleError"):
                 raise UsageError(f'"{redact(url)}" is not a valid storage URL: {exc}') from None
             raise StoreError(f"cannot open the store {redact(url)}: {_first_line(exc)}") from None
 

@@ -42,6 +42,11 @@ def choose(space: SearchSpace, trials: int | None) -> tuple[str, str]:
     size = space.grid_size() if space.finite else None
     if size is not None and (trials is None or size <= trials):
         return "grid", f"every parameter is discrete and all {size} points fit in the budget"
+    if size is not None or space.finite:
+        return (
+            "tpe",
+            "every parameter is discrete but the points outnumber the budget: TPE samples them without repeats",
+        )
     if space.conditional:
         return "tpe", "the space has conditional parameters, which TPE models as a tree"
     categorical = sum(isinstance(p, Choice) for p in searched)
@@ -52,8 +57,11 @@ def choose(space: SearchSpace, trials: int | None) -> tuple[str, str]:
     if len(searched) > GP_MAX_DIMS:
         return "tpe", f"{len(searched)} parameters are more than a Gaussian process models well"
     if not _torch_available():
-        return "tpe", "a Gaussian process would suit this small continuous space, but it needs torch " \
-            "(pip install 'sweepkit[gp]'); TPE instead"
+        return (
+            "tpe",
+            "a Gaussian process would suit this small continuous space, but it needs torch "
+            "(pip install 'sweepkit[gp]'); TPE instead",
+        )
     return "gp", "a small, mostly continuous space with a modest budget: a Gaussian process learns fastest"
 
 
@@ -106,8 +114,11 @@ def build(
         if _torch_available():
             name, reason = "gp", "W&B's bayes is a Gaussian process: Optuna's GPSampler"
         else:
-            name, reason = "tpe", "W&B's bayes maps to a Gaussian process, which needs torch " \
-                "(pip install 'sweepkit[gp]'); TPE, the other Bayesian method, instead"
+            name, reason = (
+                "tpe",
+                "W&B's bayes maps to a Gaussian process, which needs torch "
+                "(pip install 'sweepkit[gp]'); TPE, the other Bayesian method, instead",
+            )
     else:
         reason = "chosen in the sweep file"
     if name == "grid":

@@ -53,9 +53,7 @@ def _resolve(
     if spec.budget.trials is None and spec.budget.timeout is None and not spec.space.finite:
         spec.budget = spec.budget.model_copy(update={"trials": DEFAULT_TRIALS})
         spec.notes.append(f"no budget given: running {DEFAULT_TRIALS} trials (set budget.trials or --trials)")
-    spec.resolved.setdefault("budget", {}).update(
-        {k: v for k, v in spec.budget.model_dump().items() if v is not None}
-    )
+    spec.resolved.setdefault("budget", {}).update({k: v for k, v in spec.budget.model_dump().items() if v is not None})
     return spec
 
 

@@ -40,7 +40,9 @@ def resolve_function(ref: str, base_dir: Path, *, file: str | None) -> Callable[
             ) from None
         raise SpecError(f'importing "{module_name}" failed: {exc}', file=file, key=key) from None
     except SyntaxError as exc:
-        raise SpecError(f'"{module_name}" has a syntax error at line {exc.lineno}: {exc.msg}', file=file, key=key) from None
+        raise SpecError(
+            f'"{module_name}" has a syntax error at line {exc.lineno}: {exc.msg}', file=file, key=key
+        ) from None
     except Exception as exc:  # the user's module raised while importing: tell them what and where
         raise SpecError(f'importing "{module_name}" failed: {type(exc).__name__}: {exc}', file=file, key=key) from None
     target: Any = module
@@ -98,7 +100,7 @@ def read_result(result: Any, metric: MetricSpec) -> tuple[float, dict[str, Any]]
     if isinstance(raw, list | tuple):
         if not raw:
             raise TrialError(f'metric "{metric.name}" is an empty list')
-        folds = [_number(v, f'{metric.name}[{i}]') for i, v in enumerate(raw)]
+        folds = [_number(v, f"{metric.name}[{i}]") for i, v in enumerate(raw)]
         value = float(_AGGREGATE[metric.fold_aggregation](folds))
         metrics[f"{metric.name}_folds"] = folds
     elif result is None:

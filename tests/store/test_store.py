@@ -1,0 +1,122 @@
+"""Stores: the embedded journal file, SQLite, and the real PostgreSQL and MariaDB servers on loopback."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sweepkit
+from sweepkit.cli import main
+from sweepkit.errors import StoreError, UsageError
+from sweepkit.store import Store, redact
+from tests.conftest import IN_CI
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _server(port: int, what: str) -> None:
+    if not _listening(port):
+        if IN_CI:
+            pytest.fail(f"{what} is not listening on 127.0.0.1:{port} in CI")
+        pytest.skip(f"{what} is not listening on 127.0.0.1:{port} on this machine")
+
+
+SPEC: dict[str, Any] = {
+    "metric": {"name": "loss"},
+    "strategy": {"name": "tpe", "seed": 0},
+    "parameters": {"x": {"min": -1.0, "max": 1.0}, "k": {"values": [1, 2, 3]}},
+}
+
+
+def objective(params: dict[str, Any]) -> float:
+    return params["x"] ** 2 + params["k"]
+
+
+def _roundtrip(url: str, tmp_path: Path) -> None:
+    name = f"store-{uuid.uuid4().hex[:8]}"
+    spec = {**SPEC, "name": name}
+    first = sweepkit.run(spec, objective=objective, trials=3, storage=url, quiet=True, cwd=tmp_path)
+    again = sweepkit.run(spec, objective=objective, trials=5, storage=url, quiet=True, cwd=tmp_path)
+    assert [t.value for t in again.trials[:3]] == [t.value for t in first.trials]
+    assert len(again.trials) == 5
+    store = Store(url, cwd=tmp_path)
+    assert name in store.names()
+    import optuna
+
+    optuna.delete_study(study_name=name, storage=store.storage)
+
+
+def test_embedded_store_is_a_journal_file(workdir: Path) -> None:
+    sweepkit.run({**SPEC, "name": "e"}, objective=objective, trials=2, quiet=True)
+    assert (workdir / ".sweepkit" / "sweeps.journal").stat().st_size > 0
+    assert Store(cwd=workdir).describe() == "journal file .sweepkit/sweeps.journal"
+
+
+def test_sqlite_url(tmp_path: Path) -> None:
+    _roundtrip(f"sqlite:///{tmp_path / 'sweeps.db'}", tmp_path)
+
+
+def test_journal_file_url(tmp_path: Path) -> None:
+    _roundtrip("journal:elsewhere/my.journal", tmp_path)
+    assert (tmp_path / "elsewhere" / "my.journal").exists()
+
+
+def test_postgresql(tmp_path: Path) -> None:
+    _server(5432, "PostgreSQL")
+    _roundtrip("postgresql://postgres@127.0.0.1:5432/postgres", tmp_path)
+
+
+def test_mariadb(tmp_path: Path) -> None:
+    _server(3306, "MariaDB")
+    _roundtrip("mysql+pymysql://root@127.0.0.1:3306/test", tmp_path)
+
+
+def test_cli_reads_a_shared_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _server(5432, "PostgreSQL")
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    sweepkit.run({**SPEC, "name": name}, objective=objective, trials=2, storage=url, quiet=True)
+    assert main(["ls", "--storage", url]) == 0
+    assert name in capsys.readouterr().out
+    assert main(["best", name, "--storage", url, "--format", "json"]) == 0
+    import optuna
+
+    optuna.delete_study(study_name=name, storage=Store(url).storage)
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        ("not a url", UsageError, "is not a storage URL"),
+        ("mssql+pyodbc://u:secret@host/db", UsageError, "needs the database driver pyodbc"),
+        ("postgresql://postgres:secret@127.0.0.1:1/postgres", StoreError, "cannot open the store"),
+        ("nosuchdialect://host/db", UsageError, "is not a valid storage URL"),
+    ],
+)
+def test_bad_stores_say_what_is_wrong(tmp_path: Path, url: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message) as info:
+        Store(url, cwd=tmp_path).names()
+    assert "secret" not in str(info.value)
+
+
+def test_cli_exit_codes_for_store_faults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--storage", "not a url"]) == 2
+    assert main(["ls", "--storage", "postgresql://postgres@127.0.0.1:1/postgres"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 2
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"

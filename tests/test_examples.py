@@ -1,0 +1,129 @@
+"""The examples in examples/<dialect>/ load and run: each folder is copied into tmp_path first, so no sweep
+files, stores or results are written into the repository."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sweepkit
+
+pytest.importorskip("sklearn")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TRIALS = 4
+
+# (folder, sweep file, overrides, the sweep's name, its metric). The W&B and NNI files stay as their tools
+# take them: the Python function is named by an override, as the READMEs show.
+CASES = [
+    pytest.param("wandb", "sweep.yaml", ["trial.function=train:objective"], "digits-mlp", "val_accuracy", id="wandb"),
+    pytest.param("optuna", "hpo.yaml", [], "breast-cancer-hpo", "macro_f1", id="optuna"),
+    pytest.param("nni", "config.yml", ["trial.function=train:objective"], "wine-pipeline", "default", id="nni"),
+    # The target could be reached before the 4th trial, which would (rightly) end the sweep early.
+    pytest.param("native", "sweep.yaml", ["metric.target=null"], "breast-cancer-hgb", "roc_auc", id="native"),
+]
+
+
+@pytest.fixture
+def isolated_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every example's function lives in a module named `train`: let each test import its own."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "train", raising=False)
+    yield
+    sys.modules.pop("train", None)
+
+
+def _copy(folder: str, tmp_path: Path) -> Path:
+    target = tmp_path / folder
+    shutil.copytree(
+        EXAMPLES / folder, target, ignore=shutil.ignore_patterns("sweeps", ".sweepkit", "__pycache__", "*.db")
+    )
+    return target
+
+
+@pytest.mark.parametrize(("folder", "file", "overrides", "name", "metric"), CASES)
+def test_example_loads(folder: str, file: str, overrides: list[str], name: str, metric: str, tmp_path: Path) -> None:
+    workdir = _copy(folder, tmp_path)
+    assert sweepkit.load_spec(workdir / file, cwd=workdir).dialect == folder  # each folder is one dialect
+    spec = sweepkit.load_spec(workdir / file, overrides, cwd=workdir)
+    assert spec.name == name
+    assert spec.metric.name == metric
+    assert spec.metric.goal == "maximize"
+    assert spec.trial.function == "train:objective"
+    assert spec.space.parameters
+
+
+@pytest.mark.parametrize(("folder", "file", "overrides", "name", "metric"), CASES)
+@pytest.mark.usefixtures("isolated_imports")
+def test_example_runs(folder: str, file: str, overrides: list[str], name: str, metric: str, tmp_path: Path) -> None:
+    workdir = _copy(folder, tmp_path)
+    result = sweepkit.run(workdir / file, trials=TRIALS, quiet=True, cwd=workdir, overrides=overrides)
+    errors = [t.error for t in result.trials if t.error and t.state != "INFEASIBLE"]
+    assert result.counts["COMPLETE"] == TRIALS, errors
+    assert result.counts["FAILED"] == 0
+    assert result.best_value is not None
+    assert 0.5 < result.best_value <= 1.0
+    assert result.metric == metric
+    assert result.stop_reason == "budget: all trials done"
+    out = workdir / "sweeps" / name
+    assert result.output == out
+    summary = json.loads((out / "tuning_results.json").read_text())
+    assert summary["best_value"] == pytest.approx(result.best_value)
+    assert (out / "best_config.yaml").exists()
+    assert (out / "trials.csv").exists()
+
+
+def test_wandb_log_uniform_takes_exponents(tmp_path: Path) -> None:
+    """`alpha` is W&B's log_uniform (natural-log exponents), learning_rate_init log_uniform_values (values)."""
+    workdir = _copy("wandb", tmp_path)
+    spec = sweepkit.load_spec(workdir / "sweep.yaml", cwd=workdir)
+    params = {p.name: p for p in spec.space.parameters}
+    assert params["alpha"].low == pytest.approx(1.013e-5, rel=1e-3)
+    assert params["alpha"].high == pytest.approx(1.005e-2, rel=1e-3)
+    assert (params["learning_rate_init"].low, params["learning_rate_init"].high) == (0.0001, 0.03)
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_native_conditions_and_derived_values(tmp_path: Path) -> None:
+    workdir = _copy("native", tmp_path)
+    result = sweepkit.run(
+        workdir / "sweep.yaml", trials=TRIALS, quiet=True, cwd=workdir, overrides=["metric.target=null"]
+    )
+    for trial in result.trials:
+        params = trial.params
+        assert params["max_iter"] == min(100, int(5 / params["learning_rate"]))
+        assert ("n_iter_no_change" in params) == params["early_stopping"]
+        if trial.state == "COMPLETE":
+            assert params["max_leaf_nodes"] <= 2 ** params["max_depth"]
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_nni_bare_search_space(tmp_path: Path) -> None:
+    """search_space.json validates on its own and, from Python, sweeps the same space as config.yml."""
+    workdir = _copy("nni", tmp_path)
+    bare = sweepkit.load_spec(workdir / "search_space.json", cwd=workdir)
+    inline = sweepkit.load_spec(workdir / "config.yml", cwd=workdir)
+    assert [p.name for p in bare.space.parameters] == [p.name for p in inline.space.parameters]
+
+    module_spec = importlib.util.spec_from_file_location("nni_example_train", workdir / "train.py")
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    space = json.loads((workdir / "search_space.json").read_text())
+    result = sweepkit.run(
+        {"experimentName": "wine-pipeline-bare", "searchSpace": space},
+        objective=module.objective,
+        trials=TRIALS,
+        quiet=True,
+        cwd=workdir,
+    )
+    assert result.counts["COMPLETE"] == TRIALS
+    assert result.goal == "maximize"
+    for trial in result.trials:
+        assert trial.params["classifier"]["_name"] in ("logistic", "svm", "knn", "random_forest")
