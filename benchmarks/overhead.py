@@ -1,6 +1,6 @@
 """Per-trial overhead of sweepkit over raw Optuna, same sampler, same store, measured in the same run.
 
-    python benchmarks/overhead.py               # 1000 trials per run (the figure in RESULTS.md)
+    python benchmarks/overhead.py               # 1000 trials per random run, 500 per TPE run (RESULTS.md)
     python benchmarks/overhead.py --quick       # 200 trials per run
     python benchmarks/overhead.py --trials 500 --tpe-trials 500 --repeats 5
     python benchmarks/overhead.py --profile     # cProfile of one sweepkit random/journal run instead
@@ -52,6 +52,10 @@ STORES = ("journal", "sqlite")
 RATIO_TARGET = 1.15  # sweepkit ms/trial ÷ raw Optuna ms/trial, same sampler and store
 EMBEDDED_TARGET_MS = 5.0  # sweepkit, random, embedded (journal) store, at TARGET_TRIALS trials
 TARGET_TRIALS = 1000
+# TPE rows run at most this many trials unless --tpe-trials says otherwise: at 1000 trials the full run
+# (4 configurations x 3 repeats x 2 sides) takes ~10 min on 2 cores, mostly SQLite commits; TPE at 500 keeps
+# it near 8 min.
+TPE_DEFAULT_TRIALS = 500
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 SPEC_PARAMETERS: dict[str, Any] = {
@@ -284,13 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--trials", type=int, default=TARGET_TRIALS, help="trials per run (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 trials per run")
-    parser.add_argument("--tpe-trials", type=int, default=None, help="trials per TPE run (default: --trials)")
+    tpe_help = f"trials per TPE run (default: --trials, at most {TPE_DEFAULT_TRIALS})"
+    parser.add_argument("--tpe-trials", type=int, default=None, help=tpe_help)
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration and side (default 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile sweepkit and raw, random/journal")
     parser.add_argument("--top", type=int, default=40, help="rows of the profile to print (default 40)")
     args = parser.parse_args(argv)
     trials = 200 if args.quick else args.trials
-    tpe_trials = args.tpe_trials or trials
+    tpe_trials = args.tpe_trials or min(trials, TPE_DEFAULT_TRIALS)
     if trials < 1 or tpe_trials < 1 or args.repeats < 1:
         parser.error("--trials, --tpe-trials and --repeats must be at least 1")
 

@@ -127,3 +127,21 @@ def test_nni_bare_search_space(tmp_path: Path) -> None:
     assert result.goal == "maximize"
     for trial in result.trials:
         assert trial.params["classifier"]["_name"] in ("logistic", "svm", "knn", "random_forest")
+
+    # From the command line, the function and NNI's metric are overrides (as examples/nni/README.md shows).
+    overrides = ["trial.function=train:objective", "metric.name=default", "metric.goal=maximize"]
+    result = sweepkit.run(workdir / "search_space.json", trials=TRIALS, quiet=True, cwd=workdir, overrides=overrides)
+    assert result.counts["COMPLETE"] == TRIALS
+    assert result.best_value is not None and result.best_value > 0.5
+
+
+@pytest.mark.slow
+def test_wandb_example_runs_unchanged_as_a_program(tmp_path: Path) -> None:
+    """No override: train.py runs as W&B's agent would run it, with W&B's library offline."""
+    pytest.importorskip("wandb")
+    workdir = _copy("wandb", tmp_path)
+    result = sweepkit.run(workdir / "sweep.yaml", trials=1, quiet=True, cwd=workdir)  # a few seconds per trial
+    errors = [t.error for t in result.trials if t.error]
+    assert result.counts["COMPLETE"] == 1, errors
+    assert result.best_value is not None and result.best_value > 0.5
+    assert (workdir / "sweeps" / "digits-mlp" / "trials" / "0" / "stdout.log").exists()

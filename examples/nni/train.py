@@ -46,7 +46,8 @@ def objective(params: dict) -> dict:
 
 
 if __name__ == "__main__":
-    # What NNI runs for `trialCommand: python3 train.py` (it needs nni installed); sweepkit does not use it.
+    # What NNI runs for `trialCommand: python3 train.py` (it needs nni installed). sweepkit calls
+    # objective() directly instead (trial.function=train:objective).
     import nni
 
     nni.report_final_result(objective(nni.get_next_parameter())["default"])

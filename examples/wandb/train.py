@@ -42,8 +42,8 @@ def objective(params: dict) -> dict:
 
 
 if __name__ == "__main__":
-    # What `wandb agent` runs for `program: train.py` (it needs wandb installed and a W&B login);
-    # sweepkit does not use this part.
+    # What runs for `program: train.py`: under `wandb agent`, or under `sweepkit run sweep.yaml` without
+    # trial.function (sweepkit runs W&B's library offline and reads wandb.log back; it needs wandb installed).
     import wandb
 
     with wandb.init() as run:

@@ -151,7 +151,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     console = Console()
     spec = load_spec(args.file, args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
-    console.print(f"[green]{args.file}: valid[/] ({spec.dialect} dialect)")
+    console.print(f"[green]{args.file}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
@@ -183,23 +183,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
         module = spec.trial.function.partition(":")[0]
         if module.endswith(".py") or "/" in module:
             if not (spec.base_dir / module).exists():
-                console.print(f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist")
+                console.print(
+                    f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist", soft_wrap=True
+                )
         else:
             sys.path.insert(0, str(spec.base_dir))
             try:
                 found = importlib.util.find_spec(module.split(".")[0]) is not None
             except (ImportError, ValueError):
                 found = False
+            finally:
+                sys.path.remove(str(spec.base_dir))
             if not found:
                 console.print(
-                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}'
+                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}',
+                    soft_wrap=True,
                 )
     if spec.trial.program:
         program = spec.base_dir / spec.trial.program
         if not program.exists():
-            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist")
+            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist", soft_wrap=True)
     for note in spec.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
     return EXIT_OK
 
 

@@ -50,10 +50,12 @@ class Progress:
         self.running: dict[int, float] = {}
         self.t0 = time.monotonic()
         self.sweep = ""
+        self.maximize = False
 
     # -- Reporter -------------------------------------------------------------------------------------
-    def started(self, sweep: str, total: int | None, done: int, strategy: str, reason: str) -> None:
+    def started(self, sweep: str, total: int | None, done: int, strategy: str, reason: str, goal: str) -> None:
         self.sweep, self.total, self.done_before = sweep, total, done
+        self.maximize = goal == "maximize"
         if self.quiet:
             return
         resumed = f", resuming with {done} done" if done else ""
@@ -108,7 +110,7 @@ class Progress:
     def _better(self, rec: TrialRecord) -> bool:
         if self.best is None or self.best.value is None or rec.value is None:
             return True
-        return rec.value < self.best.value  # refined by the engine's periodic full result
+        return rec.value > self.best.value if self.maximize else rec.value < self.best.value
 
     def _print(self, text: str) -> None:
         if self._live is not None:

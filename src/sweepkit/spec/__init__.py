@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,26 @@ class Spec:
         return STRATEGY_ALIASES.get(key, self.strategy.name)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with two YAML 1.1 readings that surprise sweep files changed to YAML 1.2's:
+
+    * `1e-5` (no dot) is a number, not the string "1e-5" (a choice `[1e-5, 1e-4]` hands trials floats);
+    * `2024-01-01` stays the text written, not a `datetime.date`: values stay plain JSON, so a sweep stored
+      and read back (`best`, `status`) decodes its points the same way.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """YAML or JSON text → a mapping, with the parser's line and column on errors."""
     name = str(path)
@@ -69,7 +90,7 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"cannot read it: {exc.strerror or exc}", file=name) from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_Loader)
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name
@@ -114,10 +135,19 @@ def _origin(path: str, origins: Mapping[str, str]) -> str:
     return path
 
 
+# pydantic's wording where it names its own classes ("a valid dictionary or instance of BudgetSpec").
+_PLAIN_MESSAGES = {
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+}
+
+
 def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
     """The first pydantic error as one SpecError, at the key path the user wrote."""
     err = exc.errors()[0]
-    loc = [str(part) for part in err["loc"]]
+    loc = [str(part) for part in err["loc"] if part != "[key]"]  # "[key]": pydantic's mark for a dict's key
     key = _origin(".".join(loc), origins)
     if err["type"] == "extra_forbidden":
         model: Any = SpecModel
@@ -130,11 +160,12 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
         where = f"in {parent}" if parent else "at the top of the file"
         hint = _did_you_mean(loc[-1], options)
         return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=key)
-    message = err["msg"]
+    message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     got = err.get("input")
-    if err["type"] != "missing" and not isinstance(got, dict | list) and "got " not in message and "found " not in message:
+    says_what = "got " in message or "found " in message
+    if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
         message += f" (got {got!r:.60})"
     return SpecError(message, file=file, key=key)
 

@@ -118,7 +118,8 @@ def detect(raw: dict[str, Any]) -> str:
 
 def _sampler_refines(old: Any, old_origin: str, new: Any, new_origin: str, layout: Layout) -> tuple[Any, str] | None:
     """Seed 002 writes `strategy: combined` (the family) beside `optuna_sampler: TPE` (the sampler in it)."""
-    for word, word_origin, sampler, sampler_origin in ((old, old_origin, new, new_origin), (new, new_origin, old, old_origin)):
+    pairs = ((old, old_origin, new, new_origin), (new, new_origin, old, old_origin))
+    for word, word_origin, sampler, sampler_origin in pairs:
         if sampler_origin.rpartition(".")[2] != "optuna_sampler" or not isinstance(word, str):
             continue
         family = word.strip().lower()
@@ -204,23 +205,20 @@ def _merge_wrapper(
 def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
     if key in IGNORED:
         layout.notes.append(f"{origin} is ignored (it only means something to another tool's server)")
+    elif value is None and (key in ALIASES or key in NATIVE_KEYS or key == "tuner"):
+        if ALIASES.get(key, key) == "parameters":  # `searchSpace:` left empty: "no parameters" names it
+            layout.origins.setdefault("parameters", origin)
     elif key in ALIASES:
-        if value is None:
-            return
         if key == "trialCommand" and isinstance(value, str):
-            value = shlex.split(value)
+            try:
+                value = shlex.split(value)
+            except ValueError as exc:  # an unclosed quote
+                raise SpecError(f"cannot split the command into words: {exc}", file=file, key=origin) from None
         _put(out, ALIASES[key], value, origin, layout, file=file)
     elif key in ("metric", "strategy") and isinstance(value, str):  # `metric: eval_f1`, `strategy: combined`
         _put(out, f"{key}.name", value, origin, layout, file=file)
-    elif key == "tuner" and isinstance(value, dict):  # NNI: tuner: {name: TPE, classArgs: {optimize_mode}}
-        if "name" in value:
-            _put(out, "strategy.name", value["name"], f"{origin}.name", layout, file=file)
-        args = value.get("classArgs") or {}
-        if isinstance(args, dict):
-            if "optimize_mode" in args:
-                _put(out, "metric.goal", args["optimize_mode"], f"{origin}.classArgs.optimize_mode", layout, file=file)
-            if "seed" in args:
-                _put(out, "strategy.seed", args["seed"], f"{origin}.classArgs.seed", layout, file=file)
+    elif key == "tuner":  # NNI: tuner: {name: TPE, classArgs: {optimize_mode: maximize, seed: 7}}
+        _place_tuner(value, origin, out, layout, file)
     elif isinstance(out.get(key), dict) and isinstance(value, dict):
         for sub, sub_value in value.items():
             _put(out, f"{key}.{sub}", sub_value, f"{origin}.{sub}", layout, file=file)
@@ -230,6 +228,30 @@ def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layou
             raise SpecError(f'"{origin}" and "{first}" both set {key}; keep one', file=file, key=origin)
         out[key] = value
         layout.origins.setdefault(key, origin)
+
+
+def _place_tuner(value: Any, origin: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
+    if isinstance(value, str):  # `tuner: TPE`, a shorthand for {name: TPE}
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise SpecError(
+            f"expected a mapping such as {{name: TPE, classArgs: {{optimize_mode: maximize}}}}, "
+            f"found {type(value).__name__}",
+            file=file,
+            key=origin,
+        )
+    for name_key in ("name", "builtinTunerName"):  # NNI v2, v1
+        if name_key in value:
+            _put(out, "strategy.name", value[name_key], f"{origin}.{name_key}", layout, file=file)
+    args = value.get("classArgs")
+    if args is None:
+        return
+    if not isinstance(args, dict):
+        raise SpecError(f"expected a mapping, found {type(args).__name__}", file=file, key=f"{origin}.classArgs")
+    if "optimize_mode" in args:
+        _put(out, "metric.goal", args["optimize_mode"], f"{origin}.classArgs.optimize_mode", layout, file=file)
+    if "seed" in args:
+        _put(out, "strategy.seed", args["seed"], f"{origin}.classArgs.seed", layout, file=file)
 
 
 def is_bare_space(raw: Any) -> bool:
@@ -257,7 +279,8 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
         if key in wrappers:
             continue
         if wrappers and key not in NATIVE_KEYS and key not in ALIASES:
-            layout.notes.append(f'section "{key}" is ignored: it is your training config (sweepkit reads {wrappers[0]}:)')
+            note = f'section "{key}" is ignored: it is your training config (sweepkit reads {wrappers[0]}:)'
+            layout.notes.append(note)
             continue
         _place(key, value, key, out, layout, file)
     for key in wrappers:
@@ -265,6 +288,13 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
     if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
         goal = out["metric"]["goal"].strip().lower()
         out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
+    if "searchSpaceFile" in raw and "parameters" not in out:
+        raise SpecError(
+            "sweepkit does not read searchSpaceFile yet: write the space inline under searchSpace:, "
+            "or give sweepkit the search-space file itself",
+            file=file,
+            key="searchSpaceFile",
+        )
     if bare_space:
         layout.origins["parameters"] = ""
     elif dialect == "nni":

@@ -89,6 +89,9 @@ class Store:
             if scheme.startswith("redis"):
                 backend = optuna.storages.journal.JournalRedisBackend(url)
                 return optuna.storages.JournalStorage(backend)
+            if scheme.startswith("sqlite") and url.startswith(f"{scheme}:///") and not url.startswith(f"{scheme}:////"):
+                # a relative SQLite path is relative to the sweep's working folder, like the embedded store
+                url = f"{scheme}:///{self.cwd / url.removeprefix(f'{scheme}:///')}"
             return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(scheme))
         except ImportError as exc:
             # Optuna re-raises the driver's ModuleNotFoundError as a generic ImportError: name the driver.

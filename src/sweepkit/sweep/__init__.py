@@ -18,6 +18,7 @@ from sweepkit.store import ATTR, EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._owners import RunLock
+from sweepkit.sweep._program import ProgramTrial
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext, is_failing_stop
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
@@ -82,6 +83,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy) -> optuna.Study:
         study_name=spec.name,
         storage=store.storage,
         sampler=strategy.sampler,
+        pruner=optuna.pruners.NopPruner(),  # Optuna's default would be a median pruner nobody asked for
         direction=direction,
         load_if_exists=True,
     )
@@ -122,10 +124,12 @@ def run(
     overrides: Iterable[str] = (),
     cwd: str | Path | None = None,
     reporter: Reporter | None = None,
+    stream: bool = False,
 ) -> SweepResult:
     """Run (or resume) a sweep and return its results.
 
-    `source` is a sweep file or a dict spec; `objective` replaces the file's `trial.function`. A sweep whose
+    `source` is a sweep file or a dict spec; `objective` replaces the file's `trial.function` (or program).
+    `stream` interleaves program trials' output on the terminal, prefixed with the trial number. A sweep whose
     name is already in the store resumes, counting its finished trials toward the budget; `fresh=True`
     keeps the old one as `<name>.N` and starts over. Raises `SpecError` for a bad spec and `SweepFailed`
     when trials keep failing.
@@ -139,17 +143,13 @@ def run(
         if spec.trial.function:
             objective = resolve_function(spec.trial.function, spec.base_dir, file=spec.file)
         elif spec.trial.program or spec.trial.command:
-            raise SpecError(
-                "this version of sweepkit runs Python trials only: set trial.function (module:callable) "
-                "or pass objective= from Python",
-                file=spec.file,
-                key="trial.program" if spec.trial.program else "trial.command",
-            )
+            objective = ProgramTrial(spec, stream=stream, workdir=workdir)
         else:
             raise SpecError(
-                "nothing to run: set trial.function (e.g. train:objective) or pass objective= from Python",
+                "nothing to run: set trial.function (module:callable), trial.program or trial.command, "
+                "or pass objective= from Python",
                 file=spec.file,
-                key="trial.function",
+                key="trial",
             )
     store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
     reporter = reporter or Progress(quiet=quiet, verbose=verbose)
@@ -174,7 +174,7 @@ def run(
         if recovered:
             reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
         done = sum(counts_toward_budget(t) for t in engine.trials())
-        reporter.started(spec.name, spec.budget.trials, done, strategy.name, strategy.reason)
+        reporter.started(spec.name, spec.budget.trials, done, strategy.name, strategy.reason, spec.metric.goal)
         interrupted = False
         try:
             engine.loop()

@@ -29,8 +29,10 @@ def resolve_function(ref: str, base_dir: Path, *, file: str | None) -> Callable[
     if module_name.endswith(".py") or "/" in module_name:
         path = (base_dir / module_name).resolve()
         base_dir, module_name = path.parent, path.stem if path.suffix == ".py" else path.name
-    if str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
+    if str(base_dir) in sys.path:
+        sys.path.remove(str(base_dir))
+    sys.path.insert(0, str(base_dir))
+    _forget_other(module_name, base_dir)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -56,6 +58,20 @@ def resolve_function(ref: str, base_dir: Path, *, file: str | None) -> Callable[
     if not callable(target):
         raise SpecError(f'"{ref}" is a {type(target).__name__}, not a function', file=file, key=key)
     return target
+
+
+def _forget_other(module_name: str, base_dir: Path) -> None:
+    """Two sweeps in one process may each have their own `train.py`: drop a cached module of the same
+    name loaded from another folder, so this sweep imports its own."""
+    top = module_name.split(".")[0]
+    cached = sys.modules.get(top)
+    origin = getattr(cached, "__file__", None)
+    if cached is None or origin is None:
+        return
+    if Path(origin).resolve().is_relative_to(base_dir.resolve()):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
+        del sys.modules[name]
 
 
 def wants_trial(fn: Callable[..., Any]) -> bool:

@@ -1,0 +1,338 @@
+"""Program trials: run the user's training program as it is, one subprocess per trial.
+
+The program gets its params as `--key=value` flags (W&B's command macros), a JSON file and environment
+variables, and reports metrics through `sweepkit.init().log`, JSON lines on `$SWEEPKIT_CHANNEL`, or an
+unmodified `wandb.log` (W&B's library in offline mode). Every program runs in a process group of its own,
+so a timeout, a pruning decision or Ctrl+C stops it and everything it started: SIGTERM, a grace period,
+then SIGKILL. No orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from sweepkit.errors import TrialPruned
+from sweepkit.spec import Spec
+from sweepkit.sweep._command import build_argv
+from sweepkit.sweep._function import TrialError
+from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wandb_env
+
+POLL_SECONDS = 0.1
+WANDB_POLL_SECONDS = 1.0
+GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
+STOP_WAIT_SECONDS = 5.0  # after the stop file appears, before SIGTERM
+TAIL_LINES = 20
+
+
+def trial_dir(spec: Spec, number: int) -> Path:
+    return spec.output / "trials" / str(number)
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+class Channel:
+    """Reads the JSON lines a program appends to its channel file, a complete line at a time."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        self.path = path
+        self.warn = warn
+        self._offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[tuple[int | None, dict[str, Any]]]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        rows = []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                self.warn(f"ignored a line that is not JSON on the channel: {raw[:200]!r}")
+                continue
+            if not isinstance(row, dict):
+                self.warn(f"ignored a channel line that is not a JSON object: {raw[:200]!r}")
+                continue
+            if row.get("event") == "finish":
+                continue
+            step = row.pop("step", None)
+            rows.append((step if isinstance(step, int) and not isinstance(step, bool) else None, row))
+        return rows
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
+        return float(value)
+    return None
+
+
+class _Tee(threading.Thread):
+    """--stream: copy a program's output to its log file and to the terminal, prefixed with the trial."""
+
+    def __init__(self, source: IO[bytes], log: IO[bytes], prefix: str, out: IO[str]) -> None:
+        super().__init__(daemon=True)
+        self.source, self.log, self.prefix, self.out = source, log, prefix, out
+
+    def run(self) -> None:
+        for line in iter(self.source.readline, b""):
+            self.log.write(line)
+            self.log.flush()
+            self.out.write(f"{self.prefix}{line.decode('utf-8', 'replace')}")
+            self.out.flush()
+
+
+def terminate_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM to the program's whole process group, then SIGKILL after `grace` seconds.
+
+    A second Ctrl+C while waiting kills at once: impatience must not leave the program running."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        # the leader is gone; make sure nothing else of its group lives on
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+class ProgramTrial:
+    """The objective of a program sweep: `objective(params, trial)` runs the program and returns its metrics."""
+
+    def __init__(
+        self, spec: Spec, *, stream: bool = False, grace: float = GRACE_SECONDS, workdir: Path | None = None
+    ) -> None:
+        if not spec.trial.program and not spec.trial.command:
+            raise ValueError("a program trial needs trial.program or trial.command")
+        self.spec = spec
+        self.stream = stream
+        self.grace = grace
+        # Like W&B's agent, the program runs in the folder the sweep was started from, unless trial.cwd says.
+        self.cwd = (spec.base_dir / spec.trial.cwd) if spec.trial.cwd else (workdir or Path.cwd())
+
+    def seed_of(self, number: int) -> int:
+        return ((self.spec.strategy.seed or 0) * 1_000_003 + number) % 2**31
+
+    def __call__(self, params: dict[str, Any], trial: Any) -> dict[str, Any]:
+        number: int = trial.number
+        folder = trial_dir(self.spec, number)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in ("metrics.jsonl", "STOP"):
+            (folder / stale).unlink(missing_ok=True)
+        params_file = folder / "params.json"
+        params_file.write_text(json.dumps(params, indent=2, default=str))
+        argv = build_argv(
+            self.spec.trial.command,
+            self.spec.trial.program,
+            params,
+            interpreter=sys.executable,
+            params_file=params_file,
+            base_dir=self.spec.base_dir,
+        )
+        (folder / "command.json").write_text(json.dumps(argv))
+        env = {
+            **os.environ,
+            **wandb_env(folder, params, sweep=self.spec.name, trial=number),
+            "SWEEPKIT_SWEEP": self.spec.name,
+            "SWEEPKIT_TRIAL": str(number),
+            "SWEEPKIT_TRIAL_SEED": str(self.seed_of(number)),
+            "SWEEPKIT_TRIAL_DIR": str(folder),
+            "SWEEPKIT_PARAMS_FILE": str(params_file),
+            "SWEEPKIT_CHANNEL": str(folder / "metrics.jsonl"),
+            "SWEEPKIT_STOP_FILE": str(folder / "STOP"),
+            "PYTHONUNBUFFERED": "1",
+            # `python` in a command means the environment sweepkit runs in, activated or not.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
+        return _Execution(self, trial, folder, argv, env).run()
+
+
+class _Execution:
+    """One launch of the program: start, watch metrics and limits, stop, and read the outcome."""
+
+    def __init__(self, owner: ProgramTrial, trial: Any, folder: Path, argv: list[str], env: dict[str, str]) -> None:
+        self.owner = owner
+        self.spec = owner.spec
+        self.trial = trial
+        self.folder = folder
+        self.argv = argv
+        self.env = env
+        self.log = (folder / "sweepkit.log").open("a", encoding="utf-8")
+        self.channel = Channel(folder / "metrics.jsonl", self._warn)
+        self.wandb = WandbReader(folder)
+        self.history: dict[str, list[tuple[int | None, Any]]] = {}
+        self.last: dict[str, Any] = {}
+        self._reported_steps: set[int] = set()
+
+    def _warn(self, text: str) -> None:
+        self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+        self.log.flush()
+
+    def _absorb(self, rows: list[tuple[int | None, dict[str, Any]]]) -> None:
+        name = self.spec.metric.name
+        for step, metrics in rows:
+            for key, value in metrics.items():
+                self.history.setdefault(key, []).append((step, value))
+                self.last[key] = value
+            value = _number(metrics.get(name))
+            if value is not None and step is not None and step not in self._reported_steps:
+                self._reported_steps.add(step)
+                if value == value and abs(value) != float("inf"):
+                    self.trial.report(value, step)  # raises TrialPruned when the pruner says stop
+
+    def _poll(self, *, with_wandb: bool) -> None:
+        self._absorb(self.channel.poll())
+        if with_wandb:
+            self._absorb(self.wandb.poll())
+
+    def run(self) -> dict[str, Any]:
+        stdout = (self.folder / "stdout.log").open("wb")
+        stderr = (self.folder / "stderr.log").open("wb")
+        pipe = subprocess.PIPE if self.owner.stream else None
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=self.owner.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=pipe or stdout,
+                stderr=pipe or stderr,
+                start_new_session=True,  # its own process group: we can stop all of it, and Ctrl+C reaches only us
+            )
+        except FileNotFoundError:
+            raise TrialError(f'cannot start the program: "{self.argv[0]}" not found') from None
+        except PermissionError:
+            raise TrialError(f'cannot start the program: "{self.argv[0]}" is not executable') from None
+        tees = []
+        if self.owner.stream:
+            assert proc.stdout is not None and proc.stderr is not None
+            prefix = f"[trial {self.trial.number}] "
+            tees = [_Tee(proc.stdout, stdout, prefix, sys.stdout), _Tee(proc.stderr, stderr, prefix, sys.stderr)]
+            for tee in tees:
+                tee.start()
+        timeout = self.spec.trial.timeout
+        started = time.monotonic()
+        last_wandb = 0.0
+        try:
+            while proc.poll() is None:
+                now = time.monotonic()
+                poll_wandb = now - last_wandb >= WANDB_POLL_SECONDS
+                last_wandb = now if poll_wandb else last_wandb
+                self._poll(with_wandb=poll_wandb)
+                if timeout is not None and now - started > timeout:
+                    terminate_group(proc, self.owner.grace)
+                    raise TrialError(f"timed out after {timeout:g}s (trial.timeout){self._tail_note()}")
+                time.sleep(POLL_SECONDS)
+        except TrialPruned:
+            self._stop_pruned(proc)
+            raise
+        except BaseException:
+            terminate_group(proc, self.owner.grace)
+            raise
+        finally:
+            for tee in tees:
+                tee.join(timeout=5)
+            stdout.close()
+            stderr.close()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the program exited: nothing it started may outlive it
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self._poll(with_wandb=True)
+        except TrialPruned:
+            pass  # it finished anyway: keep its full result
+        finally:
+            self.log.close()
+        return self._outcome(proc.returncode)
+
+    def _stop_pruned(self, proc: subprocess.Popen[bytes]) -> None:
+        """Ask nicely (the stop file, which `run.should_stop()` and `run.log` see), then SIGTERM, SIGKILL."""
+        (self.folder / "STOP").write_text("pruned\n")
+        deadline = time.monotonic() + min(STOP_WAIT_SECONDS, self.owner.grace)
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        terminate_group(proc, self.owner.grace)
+        self.log.close()
+
+    def _tail_note(self) -> str:
+        text = tail(self.folder / "stderr.log") or tail(self.folder / "stdout.log")
+        return f"; last output:\n{text}" if text else ""
+
+    def _outcome(self, code: int) -> dict[str, Any]:
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            raise TrialError(f"the program was killed by {name}{self._tail_note()}")
+        if code != 0:
+            raise TrialError(f"the program exited with code {code}{self._tail_note()}")
+        metric = self.spec.metric
+        summary = self.wandb.summary()
+        for key, value in summary.items():
+            self.last.setdefault(key, value)
+        series = [v for _, v in self.history.get(metric.name, []) if _number(v) is not None]
+        if not series and metric.name in summary:
+            series = [summary[metric.name]]
+        if not series:
+            hint = "" if self.wandb.available else f" ({MISSING_HINT})"
+            raise TrialError(
+                f'the program exited 0 but never reported "{metric.name}": report it with sweepkit.init().log, '
+                f"a JSON line on $SWEEPKIT_CHANNEL, or wandb.log{hint}"
+            )
+        values = [_number(v) for v in series]
+        numbers = [v for v in values if v is not None]
+        if metric.summary == "best":
+            value: float = max(numbers) if metric.maximize else min(numbers)
+        elif metric.summary == "mean_last_k":
+            value = statistics.fmean(numbers[-metric.last_k :])
+        elif metric.name in summary and _number(summary[metric.name]) is not None:
+            value = _number(summary[metric.name])  # type: ignore[assignment]  # W&B's summary wins, as on W&B
+        else:
+            value = numbers[-1]
+        metrics = {k: v for k, v in self.last.items() if not k.startswith("_")}
+        metrics[metric.name] = value
+        return metrics

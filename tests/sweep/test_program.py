@@ -1,0 +1,272 @@
+"""Program trials: any executable, argv only, metrics over the line protocol, and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sweepkit
+from sweepkit.results._stored import load_result
+from sweepkit.store import Store
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def alive(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z" and int(proc.name) != os.getpid():
+            found.append(cmdline)
+    return found
+
+
+def program_spec(command: list[str], **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "prog",
+        "metric": {"name": "val_loss"},
+        "strategy": {"name": "random", "seed": 0},
+        "trial": {"command": command},
+        "parameters": {"lr": {"min": 0.001, "max": 0.1}, "layers": [1, 2]},
+    }
+    base.update(extra)
+    return base
+
+
+REPORTER = """\
+import json, os, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+with open(os.environ["SWEEPKIT_CHANNEL"], "a") as channel:
+    for epoch in range(3):
+        loss = float(args["lr"]) * 10 / (epoch + 1) + int(args["layers"])
+        channel.write(json.dumps({"step": epoch, "val_loss": loss, "train_loss": loss * 2}) + "\\n")
+        channel.flush()
+seen = {k: os.environ[k] for k in os.environ if k.startswith("SWEEPKIT_")}
+json.dump({"argv": sys.argv[1:], "env": seen, "cwd": os.getcwd()}, open("seen-%s.json" % os.environ["SWEEPKIT_TRIAL"], "w"))
+"""
+
+
+def test_a_program_reports_over_the_line_protocol(workdir: Path) -> None:
+    write(workdir / "train.py", REPORTER)
+    result = sweepkit.run(program_spec(["${env}", "${interpreter}", "train.py", "${args}"]), trials=3, quiet=True)
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 3
+    for t in result.trials:
+        expected = t.params["lr"] * 10 / 3 + t.params["layers"]
+        assert t.value == pytest.approx(expected)
+        assert t.metrics["train_loss"] == pytest.approx(expected * 2)
+        seen = json.loads((workdir / f"seen-{t.number}.json").read_text())
+        assert f"--layers={t.params['layers']}" in seen["argv"]
+        folder = workdir / "sweeps" / "prog" / "trials" / str(t.number)
+        assert seen["env"]["SWEEPKIT_TRIAL_DIR"] == str(folder)
+        assert json.loads((folder / "params.json").read_text()) == t.params
+        assert seen["env"]["SWEEPKIT_SWEEP"] == "prog" and seen["env"]["SWEEPKIT_TRIAL"] == str(t.number)
+        assert seen["env"]["SWEEPKIT_TRIAL_SEED"].isdigit()
+        assert seen["cwd"] == str(workdir)
+
+
+def test_program_path_is_relative_to_the_sweep_file(workdir: Path) -> None:
+    (workdir / "cfg").mkdir()
+    write(workdir / "cfg" / "train.py", REPORTER)
+    (workdir / "cfg" / "sweep.yaml").write_text(
+        "program: train.py\nmethod: random\nmetric: {name: val_loss, goal: minimize}\n"
+        "parameters:\n  lr: {min: 0.001, max: 0.1}\n  layers: {values: [1, 2]}\n"
+    )
+    result = sweepkit.run("cfg/sweep.yaml", trials=2, quiet=True)
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 2
+
+
+NASTY = ["a; touch PWNED", "$(touch PWNED)", "`touch PWNED`", "it's \"quoted\"", "with space", "new\nline", "--x=1"]
+
+
+def test_no_parameter_value_can_inject_a_command(workdir: Path) -> None:
+    write(
+        workdir / "echo.py",
+        """\
+        import json, os, sys
+        open(os.environ["SWEEPKIT_CHANNEL"], "a").write(json.dumps({"val_loss": 1.0}) + "\\n")
+        json.dump(sys.argv[1:], open("argv-%s.json" % os.environ["SWEEPKIT_TRIAL"], "w"))
+        """,
+    )
+    spec = program_spec(
+        ["${interpreter}", "echo.py", "${args}", "${args_no_hyphens}", "${args_json}"],
+        parameters={"v": {"values": NASTY}},
+        strategy={"name": "grid"},
+    )
+    result = sweepkit.run(spec, quiet=True)
+    assert len(result.trials) == len(NASTY) and {t.state for t in result.trials} == {"COMPLETE"}
+    for t in result.trials:
+        argv = json.loads((workdir / f"argv-{t.number}.json").read_text())
+        value = t.params["v"]
+        assert argv[0] == f"--v={value}" and argv[1] == f"v={value}"
+        assert json.loads(argv[2]) == {"v": value}
+    assert not list(workdir.rglob("PWNED"))
+
+
+def test_bash_programs_work_too(workdir: Path) -> None:
+    write(
+        workdir / "run.sh",
+        """\
+        #!/usr/bin/env bash
+        set -eu
+        for arg in "$@"; do case $arg in --lr=*) lr=${arg#--lr=};; esac; done
+        for step in 0 1 2; do
+          printf '{"step": %d, "val_loss": %s}\\n' "$step" "$lr" >> "$SWEEPKIT_CHANNEL"
+        done
+        """,
+    )
+    result = sweepkit.run(program_spec(["bash", "run.sh", "${args}"]), trials=2, quiet=True)
+    assert [t.value for t in result.trials] == [pytest.approx(t.params["lr"]) for t in result.trials]
+
+
+def test_crashes_and_silence_fail_the_trial_with_the_reason(workdir: Path) -> None:
+    write(
+        workdir / "crash.py",
+        """\
+        import os, signal, sys
+        mode = sys.argv[1].split("=", 1)[1]
+        print("loading data", flush=True)
+        if mode == "exit":
+            print("CUDA out of memory", file=sys.stderr)
+            sys.exit(3)
+        if mode == "signal":
+            os.kill(os.getpid(), signal.SIGKILL)
+        """,
+    )
+    spec = program_spec(
+        ["${interpreter}", "crash.py", "${args_no_hyphens}"],
+        parameters={"mode": {"values": ["exit", "signal", "silent"]}},
+        strategy={"name": "grid"},
+    )
+    result = sweepkit.run(spec, quiet=True)
+    errors = {t.params["mode"]: t.error or "" for t in result.trials}
+    assert {t.state for t in result.trials} == {"FAILED"}
+    assert errors["exit"].startswith("the program exited with code 3; last output:\nCUDA out of memory")
+    assert errors["signal"].startswith("the program was killed by SIGKILL")
+    assert errors["silent"].startswith('the program exited 0 but never reported "val_loss"')
+
+
+def test_timeout_kills_the_whole_process_group(workdir: Path) -> None:
+    marker = f"sweepkit-test-{uuid.uuid4().hex}"
+    write(
+        workdir / "hang.py",
+        f"""\
+        import subprocess, sys, time
+        subprocess.Popen(["sleep", "300", "{marker}"])  # a grandchild that would outlive a naive kill
+        time.sleep(300)
+        """,
+    )
+    spec = program_spec(["${interpreter}", "hang.py"], trial={"command": ["python", "hang.py"], "timeout": "1s"})
+    started = time.monotonic()
+    result = sweepkit.run(spec, trials=1, quiet=True)
+    assert time.monotonic() - started < 30
+    assert result.trials[0].state == "FAILED" and result.trials[0].error.startswith("timed out after 1s")
+    assert alive(marker) == []
+
+
+def test_a_program_that_exits_leaves_no_children(workdir: Path) -> None:
+    marker = f"sweepkit-test-{uuid.uuid4().hex}"
+    write(
+        workdir / "spawn.py",
+        f"""\
+        import json, os, subprocess
+        subprocess.Popen(["sleep", "300", "{marker}"])
+        open(os.environ["SWEEPKIT_CHANNEL"], "a").write(json.dumps({{"val_loss": 0.5}}) + "\\n")
+        """,
+    )
+    result = sweepkit.run(program_spec(["python", "spawn.py"]), trials=1, quiet=True)
+    assert result.trials[0].state == "COMPLETE"
+    assert alive(marker) == []
+
+
+@pytest.mark.parametrize(("summary", "expected"), [("last", 3.0), ("best", 1.0), ("mean_last_k", 2.5)])
+def test_metric_summary(workdir: Path, summary: str, expected: float) -> None:
+    write(
+        workdir / "curve.py",
+        """\
+        import json, os
+        with open(os.environ["SWEEPKIT_CHANNEL"], "a") as c:
+            for step, v in enumerate([4.0, 1.0, 2.0, 3.0]):
+                c.write(json.dumps({"step": step, "val_loss": v}) + "\\n")
+        """,
+    )
+    spec = program_spec(["python", "curve.py"], metric={"name": "val_loss", "summary": summary, "last_k": 2})
+    result = sweepkit.run(spec, trials=1, quiet=True)
+    assert result.trials[0].value == expected
+
+
+def test_logs_are_kept_per_trial_and_shown_by_the_cli(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(
+        workdir / "talk.py",
+        """\
+        import json, os, sys
+        print("hello from stdout")
+        print("hello from stderr", file=sys.stderr)
+        open(os.environ["SWEEPKIT_CHANNEL"], "a").write(json.dumps({"val_loss": 1}) + "\\n")
+        """,
+    )
+    sweepkit.run(program_spec(["python", "talk.py"]), trials=1, quiet=True)
+    from sweepkit.cli import main
+
+    assert main(["logs", "prog", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "hello from stdout" in out and "hello from stderr" in out
+    assert main(["logs", "prog", "7"]) == 2
+
+
+def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None:
+    marker = f"sweepkit-test-{uuid.uuid4().hex}"
+    write(
+        workdir / "slow.py",
+        f"""\
+        import json, os, subprocess, time
+        subprocess.Popen(["sleep", "300", "{marker}"])
+        for step in range(20):
+            with open(os.environ["SWEEPKIT_CHANNEL"], "a") as c:
+                c.write(json.dumps({{"step": step, "val_loss": 1.0 / (step + 1)}}) + "\\n")
+            time.sleep(0.1)
+        """,
+    )
+    (workdir / "sweep.yaml").write_text(
+        "name: ctrlc\ntrial: {command: [python, slow.py]}\nmetric: {name: val_loss}\nbudget: {trials: 3}\n"
+        "parameters:\n  lr: {min: 0.001, max: 0.1}\n"
+    )
+    cmd = [sys.executable, "-m", "sweepkit", "run", "sweep.yaml", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not alive(marker):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert alive(marker) == []
+    trials = load_result(Store(cwd=workdir), "ctrlc").trials
+    assert [t.state for t in trials if t.state != "WAITING"][-1] == "FAILED"
+    assert trials[-1].state == "WAITING" or any(t.error and "Ctrl+C" in t.error for t in trials)
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    trials = load_result(Store(cwd=workdir), "ctrlc").trials
+    assert sum(t.state == "COMPLETE" for t in trials) == 3
+    assert alive(marker) == []
