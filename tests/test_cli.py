@@ -5,6 +5,7 @@ Most tests call `sweepkit.cli.main` in-process; a few run `python -m sweepkit` t
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -344,20 +345,13 @@ def test_best_yaml_json_and_args_parse_back(ran: Path, capsys: pytest.CaptureFix
 
     code, out, _ = _cli(capsys, "best", "tiny", "--format", "args")
     assert code == 0
-    parsed: dict[str, Any] = {}
-    for token in shlex.split(out):
-        assert token.startswith("--")
-        key, _, text = token[2:].partition("=")
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text
-        *parents, leaf = key.split(".")
-        node = parsed
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    assert parsed == best
+    # exactly what a program trial gets for ${args}: W&B's --key=value, a nested section as one value
+    from sweepkit.sweep._command import format_args
+
+    assert shlex.split(out) == format_args(best, "args")
+    parsed = dict(token[2:].split("=", 1) for token in shlex.split(out))
+    assert float(parsed["x"]) == best["x"] and parsed["opt"] == str(best["opt"])
+    assert ast.literal_eval(parsed["model"]) == best["model"]
 
 
 def test_best_of_an_unknown_sweep_lists_the_names(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:

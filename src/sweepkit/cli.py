@@ -10,6 +10,7 @@ import json
 import math
 import re
 import shlex
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -38,6 +39,37 @@ def _timeout(value: str) -> str:
     return value
 
 
+def _inline_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--param", action="append", default=[], metavar="NAME=DIST",
+        help="a parameter without a sweep file, e.g. 'lr=loguniform(1e-5,1e-1)' or 'bs=choice(16,32)'",
+    )  # fmt: skip
+    p.add_argument("--metric", metavar="NAME[:GOAL]", help="the metric without a sweep file, e.g. val_loss:minimize")
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`sweepkit run --param ... -- python train.py --epochs 3`: what follows `--` is the program."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
+def _source(args: argparse.Namespace) -> Any:
+    """The sweep file, or a spec made from --param/--metric and the command after `--`."""
+    from sweepkit.spec._inline import inline_spec
+
+    if args.file and (args.param or args.program_command):
+        raise SpecError("give a sweep file or --param flags with a command after --, not both")
+    if args.file:
+        if args.metric:
+            raise SpecError("--metric goes with --param; in a sweep file, set metric.name")
+        return args.file
+    if not args.param:
+        raise SpecError("no sweep file: give one (sweepkit run sweep.yaml) or --param flags and a command after --")
+    return inline_spec(args.param, args.metric, args.program_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sweepkit", description="Self-hosted hyperparameter sweeps.")
     from sweepkit import __version__
@@ -46,13 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("validate", help="check a sweep file and show what it would search")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    _inline_flags(p)
     _common(p)
 
-    p = sub.add_parser("run", help="run or resume a sweep")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "run",
+        help="run or resume a sweep",
+        epilog="Without a file: sweepkit run --param 'lr=loguniform(1e-5,1e-1)' --metric val_loss:minimize "
+        "--trials 20 -- python train.py --epochs 3",
+    )
+    p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    _inline_flags(p)
+    p.add_argument("--save-spec", metavar="FILE", help="write the sweep file equivalent to the --param flags")
+    p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")
     p.add_argument(
         "--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)'
@@ -73,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=10, help="how many recent trials to show")
     _common(p)
 
+    p = sub.add_parser("logs", help="a program trial's output (stdout and stderr)")
+    p.add_argument("name")
+    p.add_argument("trial", type=int)
+    p.add_argument("--storage")
+    _common(p)
+
     p = sub.add_parser("best", help="the best params of a sweep")
     p.add_argument("name")
     p.add_argument("--storage")
@@ -89,7 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweepkit.expr import ExprError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv, command = _split_command(list(sys.argv[1:] if argv is None else argv))
+    args, extra = parser.parse_known_args(argv)
+    for item in extra:  # overrides may follow options: `run s.yaml --trials 3 budget.timeout=1h`
+        if item.startswith("-") or "=" not in item or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, "overrides"):
+        args.overrides = [*args.overrides, *extra]
+    args.program_command = command
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -149,9 +203,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sweepkit.sweep import prepare
 
     console = Console()
-    spec = load_spec(args.file, args.overrides)
+    spec = load_spec(_source(args), args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
-    console.print(f"[green]{args.file}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
+    label = args.file or "the --param flags"
+    console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
@@ -179,6 +234,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sample, why = _sample_once(spec, strategy)
     shown = json.dumps(sample, default=str) if sample is not None else why
     console.print(f"one sampled trial: {shown}", soft_wrap=True, highlight=False)
+    if sample is not None and (spec.trial.program or spec.trial.command):
+        import tempfile
+
+        from sweepkit.sweep._command import build_argv
+
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = build_argv(
+                spec.trial.command, spec.trial.program, sample, interpreter=sys.executable,
+                params_file=Path(tmp) / "params.json", base_dir=spec.base_dir,
+            )  # fmt: skip
+        console.print(f"its command: {shlex.join(argv)}", soft_wrap=True, highlight=False)
     if spec.trial.function:
         module = spec.trial.function.partition(":")[0]
         if module.endswith(".py") or "/" in module:
@@ -209,6 +275,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # -- run -------------------------------------------------------------------------------------------------
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import sweepkit
 
@@ -219,17 +289,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not math.isfinite(args.timeout_hours) or args.timeout_hours <= 0:
             raise SpecError(f"--timeout-hours must be a positive number of hours, got {args.timeout_hours:g}")
         timeout = args.timeout_hours * 3600
-    sweepkit.run(
-        args.file,
-        trials=args.trials,
-        timeout=timeout,
-        seed=args.seed,
-        storage=args.storage,
-        fresh=args.fresh,
-        quiet=args.quiet,
-        verbose=args.verbose,
-        overrides=args.overrides,
-    )
+    source = _source(args)
+    if args.save_spec:
+        if not isinstance(source, dict):
+            raise SpecError("--save-spec writes the sweep file for --param flags; you already have a sweep file")
+        from sweepkit.spec._inline import to_yaml
+
+        Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
+        print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, cron's timeout: stop cleanly, like Ctrl+C
+    try:
+        sweepkit.run(
+            source,
+            stream=args.stream,
+            trials=args.trials,
+            timeout=timeout,
+            seed=args.seed,
+            storage=args.storage,
+            fresh=args.fresh,
+            quiet=args.quiet,
+            verbose=args.verbose,
+            overrides=args.overrides,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
 
 
@@ -306,17 +389,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _args_format(params: dict[str, Any], prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for key, value in params.items():
-        if isinstance(value, dict):
-            out += _args_format(value, f"{prefix}{key}.")
-        else:
-            text = json.dumps(value) if isinstance(value, list | bool) or value is None else str(value)
-            out.append(f"--{prefix}{key}={text}")
-    return out
-
-
 def cmd_best(args: argparse.Namespace) -> int:
     import yaml
 
@@ -329,11 +401,39 @@ def cmd_best(args: argparse.Namespace) -> int:
         raise UsageError(f'sweep "{args.name}" has no completed trial yet')
     if args.format == "json":
         print(json.dumps(best, indent=2))
-    elif args.format == "args":
-        print(shlex.join(_args_format(best)))
+    elif args.format == "args":  # exactly what a program trial gets for ${args}
+        from sweepkit.sweep._command import format_args
+
+        print(shlex.join(format_args(best, "args")))
     else:
         print(yaml.safe_dump(best, sort_keys=False), end="")
     return EXIT_OK
 
 
-_COMMANDS = {"validate": cmd_validate, "run": cmd_run, "ls": cmd_ls, "status": cmd_status, "best": cmd_best}
+def cmd_logs(args: argparse.Namespace) -> int:
+    from sweepkit.errors import UsageError
+    from sweepkit.results._stored import load_result
+    from sweepkit.sweep._program import TRIAL_LOGS
+
+    result = load_result(_store(args), args.name)
+    folder = result.output / "trials" / str(args.trial)
+    if not folder.is_dir():
+        numbers = sorted(int(p.name) for p in (result.output / "trials").glob("*") if p.name.isdigit())
+        shown = ", ".join(map(str, numbers)) if numbers else "none (its trials are Python functions?)"
+        raise UsageError(f'sweep "{args.name}" has no logs for trial {args.trial} (trials with logs: {shown})')
+    for name in TRIAL_LOGS:
+        path = folder / name
+        if path.exists() and path.stat().st_size:
+            print(f"==> {path} <==")
+            print(path.read_text(encoding="utf-8", errors="replace"), end="")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "validate": cmd_validate,
+    "run": cmd_run,
+    "ls": cmd_ls,
+    "status": cmd_status,
+    "best": cmd_best,
+    "logs": cmd_logs,
+}

@@ -611,7 +611,7 @@ def test_nni_bare_search_space_json(tmp_path: Path) -> None:
     spec = sweepkit.load_spec(path, cwd=tmp_path)
     assert spec.dialect == "nni"
     assert spec.name == "search_space"
-    assert (spec.metric.name, spec.metric.goal) == ("value", "minimize")  # nothing said: sweepkit's defaults
+    assert (spec.metric.name, spec.metric.goal) == ("default", "maximize")  # NNI: report_final_result, maximize
     assert (spec.budget.trials, spec.budget.timeout) == (None, None)
     assert spec.strategy_name == "auto"
     assert spec.space.names == list(NNI_SPACE)

@@ -117,12 +117,19 @@ def test_max_failures_in_a_row(workdir: Path) -> None:
 
 
 def test_missing_metric_and_bad_return_fail_with_reason(workdir: Path) -> None:
-    result = sweepkit.run(
-        spec(), objective=lambda p: {"acc": 1.0}, trials=2, quiet=True, overrides=["budget.max_failures=10"]
-    )
-    assert result.trials[0].error == 'the trial returned acc but not the sweep\'s metric "loss"'
-    result = sweepkit.run(spec(name="u"), objective=lambda p: "high", trials=1, quiet=True)
-    assert result.trials[0].error == "metric \"loss\" is str 'high', not a number"
+    def sometimes(params: dict[str, Any]) -> Any:
+        return {"acc": 1.0} if params["opt"] == "adam" else "high"
+
+    result = sweepkit.run(spec(), objective=lambda p: {"loss": 1.0}, trials=1, quiet=True)
+    assert result.trials[0].state == "COMPLETE"
+    with pytest.raises(SweepFailed):
+        sweepkit.run(spec(name="u"), objective=sometimes, trials=4, quiet=True)
+    from sweepkit.results._stored import load_result
+    from sweepkit.store import Store
+
+    errors = {t.params["opt"]: t.error for t in load_result(Store(), "u").trials if t.error}
+    assert errors["adam"] == 'the trial returned acc but not the sweep\'s metric "loss"'
+    assert errors["sgd"] == "metric \"loss\" is str 'high', not a number"
 
 
 @pytest.mark.parametrize("strategy", ["grid", "random", "tpe", "qmc"])
@@ -239,3 +246,27 @@ def test_goal_change_on_resume_is_a_user_error(workdir: Path) -> None:
 
     with pytest.raises(UsageError, match="--fresh"):
         sweepkit.run(spec(metric={"name": "loss", "goal": "maximize"}), objective=quadratic, trials=2, quiet=True)
+
+
+def test_choices_that_compare_equal_stay_distinct(workdir: Path) -> None:
+    seen: list[Any] = []
+    params = {"n": {"values": [1, True, 0, False]}}
+    result = sweepkit.run(
+        spec(parameters=params), objective=lambda p: seen.append(p["n"]) or 0.0, trials=20, quiet=True
+    )
+    assert sorted(map(repr, seen)) == sorted(["1", "True", "0", "False"])
+    assert result.stop_reason.startswith("space exhausted")
+
+
+def test_a_small_sweep_whose_trials_all_fail_is_a_failed_sweep(workdir: Path) -> None:
+    def broken(params: dict[str, Any]) -> float:
+        raise RuntimeError("no data")
+
+    with pytest.raises(SweepFailed, match="all 3 trials failed.*RuntimeError: no data"):
+        sweepkit.run(spec(), objective=broken, trials=3, quiet=True)
+
+
+def test_a_derived_value_that_cannot_be_computed_is_a_spec_error(workdir: Path) -> None:
+    params = {"x": [0, 1], "d": {"expr": "1 / x"}}
+    with pytest.raises(SpecError, match="cannot compute a point of the space"):
+        sweepkit.run(spec(parameters=params), objective=lambda p: 0.0, trials=3, quiet=True)

@@ -41,6 +41,20 @@ def alive(marker: str) -> list[str]:
     return found
 
 
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie left for its dead parent's reaper counts as gone)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def program_spec(command: list[str], **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "name": "prog",
@@ -157,9 +171,11 @@ def test_crashes_and_silence_fail_the_trial_with_the_reason(workdir: Path) -> No
         parameters={"mode": {"values": ["exit", "signal", "silent"]}},
         strategy={"name": "grid"},
     )
-    result = sweepkit.run(spec, quiet=True)
-    errors = {t.params["mode"]: t.error or "" for t in result.trials}
-    assert {t.state for t in result.trials} == {"FAILED"}
+    with pytest.raises(sweepkit.SweepFailed, match="all 3 trials failed"):
+        sweepkit.run(spec, quiet=True)
+    trials = load_result(Store(), "prog").trials
+    errors = {t.params["mode"]: t.error or "" for t in trials}
+    assert {t.state for t in trials} == {"FAILED"}
     assert errors["exit"].startswith("the program exited with code 3; last output:\nCUDA out of memory")
     assert errors["signal"].startswith("the program was killed by SIGKILL")
     assert errors["silent"].startswith('the program exited 0 but never reported "val_loss"')
@@ -171,15 +187,19 @@ def test_timeout_kills_the_whole_process_group(workdir: Path) -> None:
         workdir / "hang.py",
         f"""\
         import subprocess, sys, time
-        subprocess.Popen(["sleep", "300", "{marker}"])  # a grandchild that would outlive a naive kill
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
+        open("child.pid", "w").write(str(child.pid))  # a grandchild that would outlive a naive kill
         time.sleep(300)
         """,
     )
     spec = program_spec(["${interpreter}", "hang.py"], trial={"command": ["python", "hang.py"], "timeout": "1s"})
     started = time.monotonic()
-    result = sweepkit.run(spec, trials=1, quiet=True)
+    with pytest.raises(sweepkit.SweepFailed, match="timed out after 1s"):
+        sweepkit.run(spec, trials=1, quiet=True)
     assert time.monotonic() - started < 30
-    assert result.trials[0].state == "FAILED" and result.trials[0].error.startswith("timed out after 1s")
+    trial = load_result(Store(), "prog").trials[0]
+    assert trial.state == "FAILED" and trial.error.startswith("timed out after 1s (trial.timeout)")
+    assert gone(int((workdir / "child.pid").read_text()))
     assert alive(marker) == []
 
 
@@ -188,13 +208,15 @@ def test_a_program_that_exits_leaves_no_children(workdir: Path) -> None:
     write(
         workdir / "spawn.py",
         f"""\
-        import json, os, subprocess
-        subprocess.Popen(["sleep", "300", "{marker}"])
+        import json, os, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
+        open("child.pid", "w").write(str(child.pid))
         open(os.environ["SWEEPKIT_CHANNEL"], "a").write(json.dumps({{"val_loss": 0.5}}) + "\\n")
         """,
     )
     result = sweepkit.run(program_spec(["python", "spawn.py"]), trials=1, quiet=True)
     assert result.trials[0].state == "COMPLETE"
+    assert gone(int((workdir / "child.pid").read_text()))
     assert alive(marker) == []
 
 
@@ -238,9 +260,9 @@ def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None
     write(
         workdir / "slow.py",
         f"""\
-        import json, os, subprocess, time
-        subprocess.Popen(["sleep", "300", "{marker}"])
-        for step in range(20):
+        import json, os, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
+        for step in range(40):
             with open(os.environ["SWEEPKIT_CHANNEL"], "a") as c:
                 c.write(json.dumps({{"step": step, "val_loss": 1.0 / (step + 1)}}) + "\\n")
             time.sleep(0.1)

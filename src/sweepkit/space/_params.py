@@ -25,6 +25,14 @@ from sweepkit.expr import Expr
 
 # Optuna's categorical distribution stores only these; anything else (lists, dicts) is searched by index.
 _PRIMITIVE = (type(None), bool, int, float, str)
+
+
+def _by_index(values: tuple[Any, ...]) -> bool:
+    """Search choices by index when Optuna can't store them, or would merge them (1, 1.0 and True are
+    equal to Optuna, but a trial must get the one the user wrote)."""
+    if not all(isinstance(v, _PRIMITIVE) for v in values):
+        return True
+    return any(a == b for i, a in enumerate(values) for b in values[i + 1 :])
 # A quantile internal variable stays off 0 and 1, where normal/lognormal ppf are infinite.
 _U_LOW, _U_HIGH = 1e-9, 1.0 - 1e-9
 # Grids larger than this are treated as continuous (no enumeration, no exhaustion tracking).
@@ -56,7 +64,7 @@ class Parameter:
             points = self.grid()
             if points is None:
                 raise ValueError(f"{self.name} has no finite set of values")
-            if all(isinstance(p, _PRIMITIVE) for p in points):
+            if not _by_index(points):
                 return CategoricalDistribution(points)
             return CategoricalDistribution(list(range(len(points))))
         return self._distribution()
@@ -69,7 +77,7 @@ class Parameter:
         if grid:
             points = self.grid()
             assert points is not None
-            if all(isinstance(p, _PRIMITIVE) for p in points):
+            if not _by_index(points):
                 return internal
             return points[int(internal)]
         return self._decode(internal)
@@ -136,7 +144,7 @@ class Choice(Parameter):
     def _distribution(self) -> BaseDistribution:
         if self.probabilities is not None:
             return FloatDistribution(0.0, 1.0)
-        if all(isinstance(v, _PRIMITIVE) for v in self.values):
+        if not _by_index(self.values):
             return CategoricalDistribution(self.values)
         return CategoricalDistribution(list(range(len(self.values))))
 
@@ -148,7 +156,7 @@ class Choice(Parameter):
                 if internal < total:
                     return value
             return self.values[-1]
-        if all(isinstance(v, _PRIMITIVE) for v in self.values):
+        if not _by_index(self.values):
             return internal
         return self.values[int(internal)]
 

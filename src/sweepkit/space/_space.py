@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from sweepkit.errors import SpecError
 from sweepkit.expr import Expr, ExprError
 from sweepkit.space._params import MAX_GRID_POINTS, Constant, Derived, Parameter
 
@@ -128,7 +129,10 @@ class SearchSpace:
         choices = [p.distribution(grid=True).choices for p in searched]  # type: ignore[attr-defined]
         for combo in itertools.product(*choices):
             chosen = dict(zip((p.name for p in searched), combo, strict=True))
-            values = self.sample(_FixedChoices(chosen), grid=True)
+            try:
+                values = self.sample(_FixedChoices(chosen), grid=True)
+            except ExprError as exc:
+                raise SpecError(f"cannot compute a point of the space: {exc}", key="parameters") from None
             if self.violation(values) is None:
                 points.setdefault(point_key(values), values)
         return list(points.values())

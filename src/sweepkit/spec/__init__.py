@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sweepkit.errors import SpecError
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
-from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, is_bare_space, lay_out
+from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
@@ -226,11 +226,13 @@ def _load(
     default_name: str,
 ) -> Spec:
     bare = is_bare_space(raw)  # a bare NNI search_space.json: the file is the parameters section
+    written_in = "nni" if bare else detect(raw)  # the file's dialect, whatever the overrides add
     if bare:
         raw = apply_overrides({"parameters": raw}, overrides, file=file, under=("parameters", raw.keys()))
     else:
         raw = apply_overrides(raw, overrides, file=file)
     layout = lay_out(raw, file=file, bare_space=bare)
+    layout.dialect = written_in
     try:
         model = SpecModel.model_validate(layout.raw)
     except ValidationError as exc:

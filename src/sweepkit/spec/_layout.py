@@ -297,7 +297,7 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
         )
     if bare_space:
         layout.origins["parameters"] = ""
-    elif dialect == "nni":
+    if dialect == "nni":
         out.setdefault("metric", {}).setdefault("name", "default")  # nni.report_final_result's metric
         out["metric"].setdefault("goal", "maximize")  # NNI tuners' optimize_mode default
     return layout

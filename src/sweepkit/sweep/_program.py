@@ -33,6 +33,7 @@ WANDB_POLL_SECONDS = 1.0
 GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
 STOP_WAIT_SECONDS = 5.0  # after the stop file appears, before SIGTERM
 TAIL_LINES = 20
+TRIAL_LOGS = ("stdout.log", "stderr.log", "sweepkit.log")  # in sweeps/<name>/trials/<n>/, shown by `logs`
 
 
 def trial_dir(spec: Spec, number: int) -> Path:

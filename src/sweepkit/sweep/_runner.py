@@ -268,12 +268,10 @@ class Engine:
                 trial.set_user_attr(ATTR, {"state": DISCARDED, "error": "repeats a point already tried"})
                 self.study.tell(trial, state=TrialState.FAIL)
                 self.stats.repeats_in_a_row += 1
-                if (
-                    not self._queue_unseen(seen | {point_key(flat)})
-                    and self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW
-                ):
+                if self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
                     self.stop_reason = "space exhausted: the strategy only proposes points already tried"
                     return False
+                self._queue_unseen(seen | {point_key(flat)})
                 return True
             self.stats.repeats_in_a_row = 0
 

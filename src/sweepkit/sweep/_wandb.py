@@ -45,6 +45,7 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 _FILE_HEADER = struct.Struct("<4sHB")  # ":W&B", magic 0xBEE1, format version; the first 7 bytes of block 0
 _FILE_IDENT, _FILE_MAGIC = b":W&B", 0xBEE1
 _RUN_ID_CHARS = string.ascii_lowercase + string.digits
+RUN_ID_FILE = "sweepkit-run-id"  # in <trial>/wandb: the run id of the latest attempt in that folder
 
 
 def _slug(text: str, *, limit: int = 64) -> str:
@@ -58,7 +59,7 @@ def wandb_env(
     """Environment that makes `wandb.init()` in the trial program run offline with `params` as its config.
 
     Writes the param file as W&B's agent does (`<WANDB_DIR>/wandb/sweep-<sweep>/config-<run>.yaml`) with a new
-    run id, which also tells `WandbReader` which run in the folder is this attempt's.
+    run id, and that id to `wandb/sweepkit-run-id`: `WandbReader` reads this attempt's run, not older ones.
     """
     trial_dir = Path(trial_dir).resolve()
     wandb_dir = trial_dir / "wandb"
@@ -74,6 +75,7 @@ def wandb_env(
         sort_keys=False,
     )
     param_file.write_text("wandb_version: 1\n\n" + body if plain else "wandb_version: 1\n", encoding="utf-8")
+    (wandb_dir / RUN_ID_FILE).write_text(run_id + "\n", encoding="utf-8")
     home = wandb_dir / "home"
     return {
         "WANDB_MODE": "offline",  # no account, key, login or server; the run goes to a local file
@@ -242,11 +244,14 @@ class WandbReader:
         return flat
 
     def _run_files(self) -> list[Path]:
-        """This attempt's run files: those of the newest param file's run id (or all, without one)."""
+        """This attempt's run files: those of the run id `wandb_env` chose last (or all, without one)."""
         wandb_dir = self.trial_dir / "wandb"
-        params = sorted(wandb_dir.glob("sweep-*/config-*.yaml"), key=lambda p: p.stat().st_mtime_ns)
-        run_id = params[-1].stem.removeprefix("config-") if params else "*"
-        return sorted(wandb_dir.glob(f"*run-*-{run_id}/run-{run_id}.wandb"))
+        try:
+            run_id = (wandb_dir / RUN_ID_FILE).read_text(encoding="utf-8").strip() or "*"
+        except FileNotFoundError:
+            run_id = "*"
+        # offline-run-<time>-<id>[-<n>]/run-<id>.wandb, oldest first (a script may init() more than once)
+        return sorted(wandb_dir.glob(f"*run-*/run-{run_id}.wandb"))
 
     def _records(self) -> Any:
         if self._record_type is None and not self._import_failed:
