@@ -292,3 +292,58 @@ def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None
     trials = load_result(Store(cwd=workdir), "ctrlc").trials
     assert sum(t.state == "COMPLETE" for t in trials) == 3
     assert alive(marker) == []
+
+
+def test_stream_interleaves_output_with_a_trial_prefix(workdir: Path) -> None:
+    write(
+        workdir / "talk.py",
+        """\
+        import json, os, sys
+        print("epoch 1 done")
+        print("warning: slow", file=sys.stderr)
+        open(os.environ["SWEEPKIT_CHANNEL"], "a").write(json.dumps({"val_loss": 1}) + "\\n")
+        """,
+    )
+    (workdir / "sweep.yaml").write_text(
+        "name: s\ntrial: {command: [python, talk.py]}\nmetric: {name: val_loss}\nbudget: {trials: 2}\n"
+        "parameters:\n  lr: {min: 0.001, max: 0.1}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sweepkit", "run", "sweep.yaml", "--stream", "--quiet"],
+        cwd=workdir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[trial 0] epoch 1 done" in done.stdout and "[trial 1] epoch 1 done" in done.stdout
+    assert "[trial 1] warning: slow" in done.stderr
+    # the logs are still kept
+    assert (workdir / "sweeps" / "s" / "trials" / "0" / "stdout.log").read_text() == "epoch 1 done\n"
+
+
+def test_sigterm_to_sweepkit_stops_its_programs_too(workdir: Path) -> None:
+    marker = f"sweepkit-test-{uuid.uuid4().hex}"
+    write(
+        workdir / "slow.py",
+        f"""\
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{marker}"])
+        time.sleep(300)
+        """,
+    )
+    (workdir / "sweep.yaml").write_text(
+        "name: term\ntrial: {command: [python, slow.py]}\nmetric: {name: val_loss}\nbudget: {trials: 2}\n"
+        "parameters:\n  lr: {min: 0.001, max: 0.1}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweepkit", "run", "sweep.yaml", "--quiet"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not alive(marker):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert alive(marker) == []
+    trials = load_result(Store(cwd=workdir), "term").trials
+    assert any(t.error == "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)" for t in trials)

@@ -27,7 +27,7 @@ from sweepkit.errors import TrialPruned
 from sweepkit.spec import Spec
 from sweepkit.sweep._command import build_argv
 from sweepkit.sweep._function import TrialError
-from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wandb_env
+from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wandb_env, without_wandb
 
 POLL_SECONDS = 0.1
 WANDB_POLL_SECONDS = 1.0
@@ -202,7 +202,7 @@ class ProgramTrial:
         )
         (folder / "command.json").write_text(json.dumps(argv))
         env = {
-            **os.environ,
+            **without_wandb(os.environ),  # no inherited WANDB_RESUME/WANDB_DISABLED steering the trial's run
             **wandb_env(folder, params, sweep=self.spec.name, trial=number),
             "SWEEPKIT_SWEEP": self.spec.name,
             "SWEEPKIT_TRIAL": str(number),

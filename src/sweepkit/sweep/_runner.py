@@ -299,7 +299,7 @@ class Engine:
         except TrialPruned:
             return self._finish(trial, TrialState.PRUNED, None, {**context.metrics}, None, None)
         except KeyboardInterrupt:
-            attrs = {"state": INTERRUPTED, "error": "interrupted: stopped by the user (Ctrl+C)"}
+            attrs = {"state": INTERRUPTED, "error": "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"}
             trial.set_user_attr(ATTR, attrs)
             self.study.tell(trial, state=TrialState.FAIL)
             self._retry(self.study._storage.get_trial(trial._trial_id))

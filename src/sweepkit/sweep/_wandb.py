@@ -89,7 +89,7 @@ def wandb_env(
         "WANDB_DATA_DIR": str(home / "data"),
         "WANDB_ARTIFACT_DIR": str(home / "artifacts"),
         "WANDB_SERVICE": "",  # empty = unset: never attach to a parent's wandb-core, start one of its own
-        "WANDB_SILENT": "true",  # no banners in the trial's output (errors still print)
+        "WANDB_SILENT": "true",  # W&B's banners and messages go to wandb/debug.log; tracebacks still reach stderr
         "WANDB_CONSOLE": "off",  # its output stays in the trial's stdout.log, not copied into the run file
         "WANDB_DISABLE_CODE": "true",
         "WANDB_ERROR_REPORTING": "false",  # wandb-core starts with --no-observability: no Sentry reports
