@@ -76,7 +76,8 @@ with open(os.environ["SWEEPKIT_CHANNEL"], "a") as channel:
         channel.write(json.dumps({"step": epoch, "val_loss": loss, "train_loss": loss * 2}) + "\\n")
         channel.flush()
 seen = {k: os.environ[k] for k in os.environ if k.startswith("SWEEPKIT_")}
-json.dump({"argv": sys.argv[1:], "env": seen, "cwd": os.getcwd()}, open("seen-%s.json" % os.environ["SWEEPKIT_TRIAL"], "w"))
+with open("seen-%s.json" % os.environ["SWEEPKIT_TRIAL"], "w") as out:
+    json.dump({"argv": sys.argv[1:], "env": seen, "cwd": os.getcwd()}, out)
 """
 
 

@@ -192,7 +192,9 @@ def run(
     counts = result.counts
     if counts["FAILED"] and not counts["COMPLETE"] and not counts["PRUNED"]:
         last = next((t.error for t in reversed(result.trials) if t.error), "")
-        raise SweepFailed(f"all {counts['FAILED']} trials failed, which is probably a bug in the trial; the last error: {last}")
+        raise SweepFailed(
+            f"all {counts['FAILED']} trials failed, which is probably a bug in the trial; the last error: {last}"
+        )
     return result
 
 
