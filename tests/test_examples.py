@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -145,3 +146,27 @@ def test_wandb_example_runs_unchanged_as_a_program(tmp_path: Path) -> None:
     assert result.counts["COMPLETE"] == 1, errors
     assert result.best_value is not None and result.best_value > 0.5
     assert (workdir / "sweeps" / "digits-mlp" / "trials" / "0" / "stdout.log").exists()
+
+
+def test_seed_004_sweep_config_runs_offline_against_a_wandb_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 004's W&B sweep file (only `program:` adapted) and a script using wandb as W&B users do."""
+    if importlib.util.find_spec("wandb") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI installs wandb (the dev extra)")
+        pytest.skip("wandb is not installed (pip install 'sweepkit[wandb]')")
+    workdir = _copy("wandb-offline", tmp_path)
+    # no network, no account: any attempt to reach a server would fail at this proxy
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    result = sweepkit.run(workdir / "sweep_config.yaml", trials=2, quiet=True, cwd=workdir)
+    errors = [t.error for t in result.trials if t.error]
+    assert result.counts["COMPLETE"] == 2, errors
+    assert result.metric == "val/gcode_acc" and result.goal == "maximize"
+    for trial in result.trials:
+        assert 0.0 < trial.value <= 1.0
+        assert trial.params["max_epochs"] == 50 and trial.params["optimizer"] in ("adam", "adamw", "sgd")
+        folder = workdir / "sweeps" / "sweep_config" / "trials" / str(trial.number) / "wandb"
+        assert list(folder.glob("offline-run-*/run-*.wandb"))

@@ -33,6 +33,16 @@ def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class _Panel:
+    """Rebuilt at every refresh, so the clock and ETA move between trials too."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __rich__(self) -> Table:
+        return self.progress._panel()
+
+
 class Progress:
     """Reporter for the engine. `quiet` prints only the final summary; `verbose` adds params per trial."""
 
@@ -62,7 +72,7 @@ class Progress:
         budget = f"{total} trials" if total else "no trial budget"
         self.console.print(f"sweep [bold]{sweep}[/]: {budget}{resumed}; strategy {strategy} ({reason})")
         if self.live_mode:
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+            self._live = Live(_Panel(self), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
@@ -120,7 +130,7 @@ class Progress:
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._panel())
+            self._live.refresh()
 
     def _panel(self) -> Table:
         done = sum(self.counts.get(s, 0) for s in ("COMPLETE", "PRUNED", "FAILED"))

@@ -196,7 +196,7 @@ def test_timeout_stops_launching(workdir: Path) -> None:
 
     result = sweepkit.run(spec(), objective=slow, timeout="1s", quiet=True)
     assert result.stop_reason == "timeout reached"
-    assert 3 <= len(result.trials) <= 7
+    assert 1 <= len(result.trials) <= 6  # trials of 0.2 s in a 1 s budget: never more, fewer when loaded
 
 
 @pytest.mark.parametrize("strategy", ["random", "tpe"])
