@@ -348,3 +348,38 @@ def test_sigterm_to_sweepkit_stops_its_programs_too(workdir: Path) -> None:
     assert alive(marker) == []
     trials = load_result(Store(cwd=workdir), "term").trials
     assert any(t.error == "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)" for t in trials)
+
+
+def test_a_first_sweep_needs_no_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sweepkit.cli import main
+
+    write(
+        workdir / "train.py",
+        """\
+        import argparse, sweepkit
+        parser = argparse.ArgumentParser()
+        for flag in ("--lr", "--epochs"):
+            parser.add_argument(flag, type=float)
+        parser.add_argument("--bs", type=int)
+        args = parser.parse_args()
+        run = sweepkit.init()
+        for epoch in range(int(args.epochs)):
+            run.log({"val_loss": args.lr * 100 / (epoch + 1) + args.bs / 100}, step=epoch)
+        """,
+    )
+    flags = ["--param", "lr=loguniform(1e-5,1e-1)", "--param", "bs=choice(16,32,64)", "--metric", "val_loss:minimize"]
+    command = ["--", "python", "train.py", "--epochs", "3"]
+    assert main(["validate", *flags, *command]) == 0
+    shown = capsys.readouterr().out
+    assert "its command: python train.py --epochs 3 --lr=" in shown and "--bs=" in shown
+    assert main(["run", *flags, "--trials", "4", "--save-spec", "sweep.yaml", "--quiet", *command]) == 0
+    result = load_result(Store(), "train")
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 4
+    for t in result.trials:
+        assert t.value == pytest.approx(t.params["lr"] * 100 / 3 + t.params["bs"] / 100)
+    # the saved file is the same sweep: running it resumes, with nothing left to do
+    spec = sweepkit.load_spec(workdir / "sweep.yaml")
+    assert spec.name == "train" and spec.trial.command == ["python", "train.py", "--epochs", "3", "${args}"]
+    assert main(["run", "sweep.yaml", "--trials", "4", "--quiet"]) == 0
+    assert len(load_result(Store(), "train").trials) == 4
+    assert main(["run", "sweep.yaml", "--param", "x=uniform(0,1)", "--", "python", "t.py"]) == 2
