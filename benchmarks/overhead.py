@@ -199,8 +199,18 @@ def _versions() -> str:
     return f"{versions}, SQLAlchemy {sqlalchemy.__version__}"
 
 
+def warm_up() -> None:
+    """A few trials of every configuration, not timed: the first run would otherwise pay for imports
+    (sweepkit loads its engine lazily, Optuna its samplers and SQLAlchemy its dialect) and cold caches."""
+    for sampler in SAMPLERS:
+        for store in STORES:
+            for side in RUNNERS:
+                measure(side, sampler, store, 5)
+
+
 def run_benchmark(trials: int, tpe_trials: int, repeats: int) -> list[Row]:
     rows = [Row(s, store, tpe_trials if s == "tpe" else trials) for s in SAMPLERS for store in STORES]
+    warm_up()
     for rep in range(repeats):
         sides = ("raw", "sweepkit") if rep % 2 == 0 else ("sweepkit", "raw")
         for row in rows:
@@ -269,6 +279,7 @@ def report(rows: list[Row], trials: int, tpe_trials: int, repeats: int, wall: fl
 
 def profile(trials: int, top: int) -> None:
     """cProfile one sweepkit random/journal run, then one raw Optuna run of the same for comparison."""
+    warm_up()
     for side in ("sweepkit", "raw"):
         folder = Path(tempfile.mkdtemp(prefix=f"sweepkit-overhead-profile-{side}-"))
         profiler = cProfile.Profile()
