@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +18,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from sweepkit.errors import SpecError
 from sweepkit.expr import Expr, ExprError
 from sweepkit.space._params import MAX_GRID_POINTS, Constant, Derived, Parameter
+
+_ABSENT = object()  # a searched parameter with no stored value (a trial of an older space)
 
 # Enumerating a conditional grid walks every combination of its conditioned parameters: stay well below.
 MAX_ENUMERATION = 200_000
@@ -60,6 +62,23 @@ class SearchSpace:
     # -- sampling -------------------------------------------------------------------------------------
     def sample(self, trial: _SuggestingTrial, *, grid: bool = False) -> dict[str, Any]:
         """Choose one point: the flat `{name: value}` of every active parameter, in declaration order."""
+
+        def ask(param: Parameter) -> Any:
+            return param.decode(_suggest(trial, param.name, param.distribution(grid=grid)), grid=grid)
+
+        return self._walk(ask)
+
+    def decode(self, internal: Mapping[str, Any], *, grid: bool = False) -> dict[str, Any]:
+        """Rebuild the user's values from a stored trial's internal params (same walk as `sample`)."""
+
+        def stored(param: Parameter) -> Any:
+            return param.decode(internal[param.name], grid=grid) if param.name in internal else _ABSENT
+
+        return self._walk(stored)
+
+    def _walk(self, searched_value: Callable[[Parameter], Any]) -> dict[str, Any]:
+        """Parameters in dependency order: skip inactive ones, fill constants and derived values, and take
+        each searched one from `searched_value` (which may answer _ABSENT)."""
         values: dict[str, Any] = {}
         for param in self.parameters:
             if not _truthy_when(param, values):
@@ -71,24 +90,9 @@ class SearchSpace:
                 if param.expr.names <= values.keys():
                     values[param.name] = param.expr.evaluate(values)
             else:
-                internal = _suggest(trial, param.name, param.distribution(grid=grid))
-                values[param.name] = param.decode(internal, grid=grid)
-        return values
-
-    def decode(self, internal: Mapping[str, Any], *, grid: bool = False) -> dict[str, Any]:
-        """Rebuild the user's values from a stored trial's internal params (same walk as `sample`)."""
-        values: dict[str, Any] = {}
-        for param in self.parameters:
-            if not _truthy_when(param, values):
-                continue
-            if isinstance(param, Constant):
-                values[param.name] = param.value
-            elif isinstance(param, Derived):
-                assert param.expr is not None
-                if param.expr.names <= values.keys():
-                    values[param.name] = param.expr.evaluate(values)
-            elif param.name in internal:
-                values[param.name] = param.decode(internal[param.name], grid=grid)
+                value = searched_value(param)
+                if value is not _ABSENT:
+                    values[param.name] = value
         return values
 
     def violation(self, values: Mapping[str, Any]) -> str | None:
