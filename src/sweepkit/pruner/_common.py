@@ -1,0 +1,110 @@
+"""Small helpers shared by the pruner builders: checked option values, did-you-mean errors, number wording."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sweepkit.errors import SpecError
+
+
+class Where:
+    """Where an option was written: the native key path, shown as the user's own key when it is known.
+
+    Seed 002 writes `optuna_n_startup_trials`, which lands in `pruner.n_startup_trials`: an error in it reads
+    better at the key the user typed, so `origins` (native path → user path) translates when given.
+    """
+
+    def __init__(self, file: str | None, origins: Mapping[str, str] | None = None) -> None:
+        self.file = file
+        self.origins = dict(origins or {})
+
+    def key(self, path: str) -> str:
+        return self.origins.get(path, path)
+
+    def error(self, message: str, path: str) -> SpecError:
+        return SpecError(message, file=self.file, key=self.key(path))
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def unknown_option(option: str, section: str, accepted: Iterable[str], what: str, where: Where) -> SpecError:
+    accepted = list(accepted)
+    hint = did_you_mean(option, accepted) or (f"; {what} accepts: {', '.join(accepted)}" if accepted else "")
+    return where.error(f'unknown option "{option}" for {what}{hint}', f"{section}.{option}")
+
+
+def integer(value: Any, path: str, where: Where, *, minimum: int) -> int:
+    """An integer option. YAML's `true` is not a count, and `10.0` is accepted as 10 (JSON writers emit it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise where.error(f"expected an integer, found {_found(value)}", path)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise where.error(f"expected an integer, found {value:g}", path)
+        value = int(value)
+    if value < minimum:
+        raise where.error(f"must be at least {minimum}, got {value}", path)
+    return value
+
+
+def number(value: Any, path: str, where: Where, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise where.error(f"expected a number, found {_found(value)}", path)
+    value = float(value)
+    if minimum is not None and value < minimum:
+        raise where.error(f"must be at least {minimum:g}, got {value:g}", path)
+    if maximum is not None and value > maximum:
+        raise where.error(f"must be at most {maximum:g}, got {value:g}", path)
+    return value
+
+
+def _found(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float | str):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def word(value: Any) -> str:
+    """A type name as users write it (`ASHA`, `successive-halving`, `MedianPruner`) → comparable text."""
+    return str(value).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def num(value: float) -> str:
+    """A metric value in a sentence: short, exact enough to compare (0.41, 1.25e-05, 3)."""
+    return f"{value:.4g}"
+
+
+def ordinal(value: float) -> str:
+    if not float(value).is_integer():
+        return f"{value:g}th"
+    n = int(value)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def steps_list(first: int, factor: int | float, limit: int | None, *, most: int = 4) -> list[int]:
+    """first, first·factor, first·factor², … up to `limit` (or the first `most` when there is no limit)."""
+    out: list[int] = []
+    value = float(first)
+    while len(out) < 100:
+        if limit is not None and value > limit:
+            break
+        if limit is None and len(out) >= most:
+            break
+        out.append(int(value))
+        value *= factor
+    return out
+
+
+def join_steps(values: list[int] | list[str], *, more: bool) -> str:
+    text = ", ".join(str(v) for v in values)
+    return f"{text}, …" if more else text
