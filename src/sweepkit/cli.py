@@ -230,6 +230,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
     else:
         console.print("grid size: continuous (infinite)")
+    from sweepkit.sweep import early_stopping
+
+    pruning = early_stopping(spec)
+    console.print(f"early stopping: {pruning.description}", soft_wrap=True, highlight=False)
+    for line in pruning.rungs:
+        console.print(f"  {line}", soft_wrap=True, highlight=False)
+    for note in pruning.notes:
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
     console.print(f"store: {store.describe()}   output: {spec.output}")
     sample, why = _sample_once(spec, strategy)
     shown = json.dumps(sample, default=str) if sample is not None else why
@@ -382,7 +390,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
     table = Table("trial", "state", "value", "seconds", "params / error")
     for t in result.trials[-args.last :]:
-        detail = t.error if t.error else _params(t.params)
+        detail = t.error or t.reason or _params(t.params)
         seconds = f"{t.duration:.1f}" if t.duration else "-"
         table.add_row(str(t.number), t.state, _fmt(t.value), seconds, detail)
     console.print(table)

@@ -93,7 +93,7 @@ class Progress:
         elif rec.state == "COMPLETE" and rec.value is not None and self._better(rec):
             self.best = rec
         if not self.quiet and (not self.live_mode or self.verbose):
-            extra = f" ({rec.error})" if rec.error else ""
+            extra = f" ({rec.error or rec.reason})" if rec.error or rec.reason else ""
             best = _value(self.best.value if self.best else None)
             self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
         self._refresh()

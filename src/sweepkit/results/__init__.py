@@ -133,7 +133,7 @@ def trials_csv(result: SweepResult) -> str:
         metric_cols.update(dict.fromkeys(metrics))
         rows.append((t, params, metrics))
     header = ["number", "state", "value", "duration_seconds", "start", "end"]
-    header += [f"params_{c}" for c in param_cols] + [f"metrics_{c}" for c in metric_cols] + ["error"]
+    header += [f"params_{c}" for c in param_cols] + [f"metrics_{c}" for c in metric_cols] + ["error", "reason"]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
@@ -150,7 +150,7 @@ def trials_csv(result: SweepResult) -> str:
             ]
             + [_cell(params.get(c)) for c in param_cols]
             + [_cell(metrics.get(c)) for c in metric_cols]
-            + [(t.error or "").splitlines()[0] if t.error else ""]
+            + [(t.error or "").splitlines()[0] if t.error else "", t.reason or ""]
         )
     return buf.getvalue()
 

@@ -39,6 +39,7 @@ class TrialRecord:
     error: str | None = None
     traceback: str | None = None
     retry_of: int | None = None
+    reason: str | None = None  # why a PRUNED trial was stopped: the pruner, the step, the comparison
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -54,6 +55,7 @@ class TrialRecord:
             "error": self.error,
             "traceback": self.traceback,
             "retry_of": self.retry_of,
+            "reason": self.reason,
         }
 
 
@@ -112,4 +114,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         error=attrs.get("error"),
         traceback=attrs.get("traceback"),
         retry_of=attrs.get("retry_of"),
+        reason=attrs.get("reason"),
     )

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sweepkit.errors import SpecError
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
-from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
+from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
@@ -45,6 +45,8 @@ class Spec:
     extra: dict[str, Any] = field(default_factory=dict)  # pruner / scheduler / early_terminate / resources
     notes: list[str] = field(default_factory=list)
     resolved: dict[str, Any] = field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
+    family: str | None = None  # a strategy word that also picks early stopping: combined, asha, hyperband, optuna
+    origins: dict[str, str] = field(default_factory=dict)  # native key path → where the user wrote it
 
     @property
     def strategy_name(self) -> str:
@@ -233,6 +235,10 @@ def _load(
         raw = apply_overrides(raw, overrides, file=file)
     layout = lay_out(raw, file=file, bare_space=bare)
     layout.dialect = written_in
+    strategy_section = layout.raw.get("strategy")
+    if layout.family is None and isinstance(strategy_section, dict):
+        word = str(strategy_section.get("name", "")).strip().lower()
+        layout.family = word if word in FAMILIES else None
     try:
         model = SpecModel.model_validate(layout.raw)
     except ValidationError as exc:
@@ -286,6 +292,8 @@ def _load(
         extra={k: getattr(model, k) for k in _EXTRA_SECTIONS if getattr(model, k)},
         notes=notes,
         resolved=resolved,
+        family=layout.family,
+        origins=dict(layout.origins),
     )
 
 

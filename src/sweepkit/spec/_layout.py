@@ -77,7 +77,11 @@ STRATEGY_ALIASES = {
     "cmaessampler": "cmaes", "tpesampler": "tpe", "randomsampler": "random", "qmc": "qmc",
     "qmcsampler": "qmc", "anneal": "tpe", "auto": "auto", "optuna": "tpe",
     "combined": "tpe", "asha": "random",  # seed 002: TPE + ASHA, random search + ASHA
+    "hyperband": "random",  # seed 003: Hyperband over random samples
 }  # fmt: skip
+
+# Strategy words that also choose early stopping (the pruner package reads them).
+FAMILIES = ("combined", "asha", "hyperband", "optuna")
 
 # Seed 002's `strategy:` words: which use the sampler `optuna_sampler` names, and which search at random.
 _SAMPLER_FAMILIES = ("combined", "optuna")
@@ -90,6 +94,7 @@ class Layout:
     dialect: str
     notes: list[str] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)  # native key path → the user's key path
+    family: str | None = None  # seed 002's strategy word (combined, asha, ...), before a sampler refines it
 
 
 def _is_nni_space(value: Any) -> bool:
@@ -123,6 +128,8 @@ def _sampler_refines(old: Any, old_origin: str, new: Any, new_origin: str, layou
         if sampler_origin.rpartition(".")[2] != "optuna_sampler" or not isinstance(word, str):
             continue
         family = word.strip().lower()
+        if family in FAMILIES:
+            layout.family = family
         if family in _SAMPLER_FAMILIES:
             return sampler, sampler_origin
         if family in _RANDOM_FAMILIES:

@@ -10,7 +10,9 @@ from typing import Any
 
 import optuna
 
+from sweepkit import pruner
 from sweepkit.errors import SpecError, SweepFailed, UsageError
+from sweepkit.pruner import Pruning
 from sweepkit.results import SweepResult, counts_toward_budget, write_outputs
 from sweepkit.spec import Spec, load_spec
 from sweepkit.spec._units import parse_duration
@@ -77,13 +79,27 @@ def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Stra
     return store, strategy
 
 
-def _open_study(spec: Spec, store: Store, strategy: Strategy) -> optuna.Study:
+def early_stopping(spec: Spec) -> Pruning:
+    """The sweep's pruner, from its `pruner` / `scheduler` / `early_terminate` or its strategy word."""
+    return pruner.build(
+        pruner=spec.extra.get("pruner"),
+        scheduler=spec.extra.get("scheduler"),
+        early_terminate=spec.extra.get("early_terminate"),
+        strategy=spec.family or spec.strategy_name,
+        max_steps=spec.budget.steps,
+        maximize=spec.metric.maximize,
+        file=spec.file,
+        origins=spec.origins,
+    )
+
+
+def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) -> optuna.Study:
     direction = "maximize" if spec.metric.maximize else "minimize"
     study = optuna.create_study(
         study_name=spec.name,
         storage=store.storage,
         sampler=strategy.sampler,
-        pruner=optuna.pruners.NopPruner(),  # Optuna's default would be a median pruner nobody asked for
+        pruner=pruning.pruner,  # NopPruner unless the file asks: never Optuna's default median pruner
         direction=direction,
         load_if_exists=True,
     )
@@ -152,24 +168,26 @@ def run(
                 key="trial",
             )
     store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
+    pruning = early_stopping(spec)
     reporter = reporter or Progress(quiet=quiet, verbose=verbose)
-    for note in spec.notes:
+    for note in [*spec.notes, *pruning.notes]:
         reporter.note(f"note: {note}")
-    for section in spec.extra:
-        if section in ("pruner", "scheduler", "early_terminate"):
-            reporter.note(f"note: {section} is read but early stopping is not applied in this version")
-        elif section == "resources":
-            reporter.note("note: resources are read but trials run one at a time in this version")
+    if pruning.name != "none":
+        reporter.note(f"early stopping: {pruning.description}")
+    if "resources" in spec.extra:
+        reporter.note("note: resources are read but trials run one at a time in this version")
 
     if fresh and spec.name in store.names():
         kept = store.archive(spec.name)
         if spec.output.exists():
             shutil.move(str(spec.output), str(spec.output.with_name(kept)))
         reporter.note(f"note: the previous sweep {spec.name} is kept as {kept}")
-    study = _open_study(spec, store, strategy)
+    study = _open_study(spec, store, strategy, pruning)
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
-        engine = Engine(spec, study, strategy, objective, reporter, lock=lock, seed=spec.strategy.seed)
+        engine = Engine(
+            spec, study, strategy, objective, reporter, lock=lock, seed=spec.strategy.seed, pruning=pruning
+        )
         recovered = engine.recover()
         if recovered:
             reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
@@ -198,4 +216,4 @@ def run(
     return result
 
 
-__all__ = ["SweepFailed", "TrialContext", "prepare", "run"]
+__all__ = ["SweepFailed", "TrialContext", "early_stopping", "prepare", "run"]

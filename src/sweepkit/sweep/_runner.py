@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.errors import SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
+from sweepkit.pruner import Pruning, explain
 from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
 from sweepkit.results._records import DISCARDED, INFEASIBLE, INTERRUPTED, sweepkit_attrs
 from sweepkit.space import Parameter, SearchSpace, nest, point_key
@@ -108,6 +109,7 @@ class Engine:
         *,
         lock: RunLock,
         seed: int | None,
+        pruning: Pruning | None = None,
     ) -> None:
         self.spec = spec
         self.study = study
@@ -117,6 +119,7 @@ class Engine:
         self.objective = objective
         self.pass_trial = wants_trial(objective)
         self.reporter = reporter
+        self.pruning = pruning
         self.lock = lock
         self.rng = random.Random(seed)
         self.stats = _Stats()
@@ -308,8 +311,13 @@ class Engine:
         try:
             result = self.objective(params, context) if self.pass_trial else self.objective(params)
             value, metrics = read_result(result, self.spec.metric)
-        except TrialPruned:
-            return self._finish(trial, TrialState.PRUNED, None, {**context.metrics}, None, None)
+        except TrialPruned as exc:
+            # Why, in users' words, computed before the study hears of it (W&B users never learn why).
+            if self.pruning is not None and self.pruning.name != "none":
+                reason = f"{self.pruning.name}: {explain(self.pruning, self.study, trial)}"
+            else:
+                reason = str(exc) or "stopped by the trial (TrialPruned)"
+            return self._finish(trial, TrialState.PRUNED, None, {**context.metrics}, None, None, reason=reason)
         except KeyboardInterrupt:
             attrs = {"state": INTERRUPTED, "error": "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"}
             trial.set_user_attr(ATTR, attrs)
@@ -334,8 +342,12 @@ class Engine:
         metrics: dict[str, Any],
         error: str | None,
         tb: str | None,
+        *,
+        reason: str | None = None,
     ) -> bool:
         attrs: dict[str, Any] = {}
+        if reason:
+            attrs["reason"] = reason
         extra = {k: v for k, v in metrics.items() if k != self.spec.metric.name or state != TrialState.COMPLETE}
         if extra:
             attrs["metrics"] = metrics
