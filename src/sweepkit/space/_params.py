@@ -70,7 +70,8 @@ class Parameter:
         return self._distribution()
 
     def _distribution(self) -> BaseDistribution:
-        raise NotImplementedError  # pragma: no cover - every concrete subclass overrides it
+        """Searched parameter types override this; constants and derived values have no distribution."""
+        raise TypeError(f"{self.kind} parameter {self.name} is not searched: it has no distribution")
 
     def decode(self, internal: Any, *, grid: bool = False) -> Any:
         """Internal (Optuna) value → the value the trial sees."""
