@@ -8,17 +8,16 @@ default) or its best so far (strict: false) is worse than the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
 import pytest
-from optuna.samplers import RandomSampler
-from optuna.trial import TrialState, create_trial
+from optuna.trial import create_trial
 
 from sweepkit.errors import SpecError
-from sweepkit.pruner import Pruning, WandbHyperbandPruner, build, explain
+from sweepkit.pruner import Pruning, WandbHyperbandPruner, build
 from sweepkit.spec import load_spec
+from tests.pruner.test_pruner_build import drive
 
 BASES = [0.5, 0.3, 0.8, 0.1, 0.6, 0.9, 0.2, 0.7, 0.45, 0.05, 0.95, 0.35]
 
@@ -33,26 +32,6 @@ def make(early_terminate: dict[str, Any], *, max_steps: int | None = None, maxim
         maximize=maximize,
         file="sweep.yaml",
     )
-
-
-def drive(
-    pruning: Pruning, curves: Sequence[Callable[[int], float]], steps: Sequence[int], *, direction: str
-) -> tuple[dict[int, int], dict[int, str]]:
-    study = optuna.create_study(direction=direction, pruner=pruning.pruner, sampler=RandomSampler(seed=0))
-    pruned: dict[int, int] = {}
-    why: dict[int, str] = {}
-    for number, curve in enumerate(curves):
-        trial = study.ask()
-        for step in steps:
-            trial.report(curve(step), step)
-            if trial.should_prune():
-                pruned[number] = step
-                why[number] = explain(pruning, study, trial, step)
-                study.tell(trial, state=TrialState.PRUNED)
-                break
-        else:
-            study.tell(trial, curve(steps[-1]))
-    return pruned, why
 
 
 @pytest.mark.parametrize(
