@@ -5,6 +5,18 @@ User errors (a bad sweep file, a bad flag, an unknown sweep) exit 2; runtime fau
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def did_you_mean(word: object, options: Iterable[str]) -> str:
+    """` (did you mean "x"?)` for the closest option, or "": every unknown-name message ends the same way."""
+    import difflib  # here, not at the top: this module is imported by every trial process
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
 
 class SweepkitError(Exception):
     """Base class: every error sweepkit raises on purpose."""

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sweepkit.results import SweepResult, TrialRecord
+from sweepkit.space import flatten
 from sweepkit.spec._units import format_duration
 
 
@@ -19,18 +20,8 @@ def _value(v: float | None) -> str:
 
 
 def _params(params: dict[str, Any], limit: int = 90) -> str:
-    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in _flat(params).items())
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in flatten(params).items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 class _Panel:

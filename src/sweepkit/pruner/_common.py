@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sweepkit.errors import SpecError
+from sweepkit.errors import SpecError, did_you_mean
 
 
 class Where:
@@ -26,11 +25,6 @@ class Where:
 
     def error(self, message: str, path: str) -> SpecError:
         return SpecError(message, file=self.file, key=self.key(path))
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def unknown_option(option: str, section: str, accepted: Iterable[str], what: str, where: Where) -> SpecError:

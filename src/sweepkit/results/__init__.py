@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from sweepkit.results._records import TrialRecord, counts_toward_budget, own_state, record
+from sweepkit.space import flatten
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "INFEASIBLE", "RUNNING", "WAITING")
 
@@ -113,21 +114,12 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
-    else:
-        out[prefix] = value
-
-
 def trials_csv(result: SweepResult) -> str:
     rows = []
     param_cols: dict[str, None] = {}
     metric_cols: dict[str, None] = {}
     for t in result.trials:
-        params: dict[str, Any] = {}
-        _flatten("", t.params, params)
+        params = flatten(t.params)
         metrics = {k: v for k, v in t.metrics.items() if not isinstance(v, list | dict)}
         param_cols.update(dict.fromkeys(params))
         metric_cols.update(dict.fromkeys(metrics))

@@ -10,7 +10,7 @@ from sweepkit.space._params import (
     Quantile,
     Quantized,
 )
-from sweepkit.space._space import SearchSpace, nest, point_key
+from sweepkit.space._space import SearchSpace, flatten, nest, point_key
 
 __all__ = [
     "Choice",
@@ -22,6 +22,7 @@ __all__ = [
     "Quantile",
     "Quantized",
     "SearchSpace",
+    "flatten",
     "nest",
     "point_key",
 ]

@@ -194,6 +194,17 @@ def point_key(values: Mapping[str, Any]) -> str:
     return json.dumps({k: norm(v) for k, v in sorted(values.items())}, sort_keys=True)
 
 
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The inverse of `nest`: `{"optimizer": {"lr": 1}}` → `{"optimizer.lr": 1}` (CSV columns, one-line shows)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     """`{"optimizer.lr": 1}` → `{"optimizer": {"lr": 1}}`: how W&B hands nested parameters to a run."""
     out: dict[str, Any] = {}
@@ -206,4 +217,4 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["MAX_GRID_POINTS", "SearchSpace", "nest", "point_key"]
+__all__ = ["MAX_GRID_POINTS", "SearchSpace", "flatten", "nest", "point_key"]

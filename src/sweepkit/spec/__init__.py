@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from sweepkit.errors import SpecError
+from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
@@ -119,11 +118,6 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
 def _origin(path: str, origins: Mapping[str, str]) -> str:
     """The user's key path for a native one: its own origin, or its closest laid-out parent's plus the rest."""
     if path in origins:
@@ -160,7 +154,7 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
             options += list(ALIASES) + sorted(IGNORED)
         parent = key.rpartition(".")[0]
         where = f"in {parent}" if parent else "at the top of the file"
-        hint = _did_you_mean(loc[-1], options)
+        hint = did_you_mean(loc[-1], options)
         return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=key)
     message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
     if message.startswith("Value error, "):
@@ -261,7 +255,7 @@ def _load(
     if STRATEGY_ALIASES.get(key, key) not in STRATEGIES:
         origin = layout.origins.get("strategy.name", "strategy.name")
         raise SpecError(
-            f'unknown strategy "{strategy.name}"{_did_you_mean(strategy.name, STRATEGIES)}; '
+            f'unknown strategy "{strategy.name}"{did_you_mean(strategy.name, STRATEGIES)}; '
             f"expected one of {', '.join(STRATEGIES)}",
             file=file,
             key=origin,

@@ -7,12 +7,11 @@ in `num_trials` is reported at `hyperopt.num_trials`, where the user wrote it.
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweepkit.errors import SpecError
+from sweepkit.errors import SpecError, did_you_mean
 
 NATIVE_KEYS = (
     "name", "description", "trial", "metric", "strategy", "budget", "storage", "output", "parameters",
@@ -167,8 +166,7 @@ _SAMPLER_KEYS = {"type": "strategy.name", "name": "strategy.name", "seed": "stra
 
 
 def _unknown(sub: Any, origin: str, options: Any, file: str | None) -> SpecError:
-    close = difflib.get_close_matches(str(sub), list(options), n=1, cutoff=0.6)
-    hint = f' (did you mean "{close[0]}"?)' if close else f"; expected one of {', '.join(options)}"
+    hint = did_you_mean(str(sub), options) or f"; expected one of {', '.join(options)}"
     return SpecError(f'unknown key "{sub}" in {origin}{hint}', file=file, key=f"{origin}.{sub}")
 
 

@@ -20,14 +20,13 @@ name, nested ones included), then each leaf is built, so `when`/`expr` may name 
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sweepkit.errors import SpecError
+from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space._params import Choice, Constant, Derived, Float, Int, Parameter, Quantile, Quantized
 
@@ -229,13 +228,6 @@ def _what(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _did_you_mean(word: Any, options: Iterable[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, sorted(set(options)), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
 def _number(ctx: _Ctx, value: Any, key: str) -> int | float:
     """A finite number; numeric strings count, since PyYAML reads `1e-5` (no dot) as a string."""
     found = value
@@ -358,7 +350,7 @@ def _flatten_nni_choice(
     active only when their option is chosen (so `nest()` hands the trial NNI's `{"_name": ..., ...}`)."""
     for field in raw:
         if field not in ("_type", "_value", *_EXTRAS):
-            hint = _did_you_mean(field, ("_type", "_value", *_EXTRAS))
+            hint = did_you_mean(field, ("_type", "_value", *_EXTRAS))
             raise ctx.error(
                 f'unknown key "{field}" in an NNI nested choice{hint}',
                 _join(key, str(field)),
@@ -485,7 +477,7 @@ class _Fields:
                 raise self.fail(
                     f'key "{field}" does not apply to {what}{how} (it takes: {takes}){hint}', field
                 )
-            raise self.fail(f'unknown key "{field}"{_did_you_mean(field, allowed)}', str(field))
+            raise self.fail(f'unknown key "{field}"{did_you_mean(field, allowed)}', str(field))
 
     def pick(self, canonical: str) -> str | None:
         """Which spelling of a field is present (`low`, `min` or `lower`, ...); two at once is an error."""
@@ -620,7 +612,7 @@ def _from_mapping(ctx: _Ctx, leaf: _Leaf) -> Parameter:
         if dist is None:
             for field in raw:
                 if field not in _ALL_KEYS:
-                    raise f.fail(f'unknown key "{field}"{_did_you_mean(field, _ALL_KEYS)}', field)
+                    raise f.fail(f'unknown key "{field}"{did_you_mean(field, _ALL_KEYS)}', field)
             raise f.fail(
                 'cannot tell what kind of parameter this is: give "values", "value", min and max, "expr", '
                 'or name a distribution with "distribution" (W&B), "type" (Optuna/Ray) or "_type" (NNI)'
@@ -642,7 +634,7 @@ def _kind(f: _Fields, field: str, table: Mapping[str, Any], what: str) -> str:
     if value in table:
         return value
     hint = _WANDB_HINTS.get(value) if table is _WANDB else None
-    detail = f": {hint}" if hint else _did_you_mean(value, table)
+    detail = f": {hint}" if hint else did_you_mean(value, table)
     raise f.fail(f'unknown {what} "{value}"{detail}; expected one of {", ".join(table)}', field)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import inspect
 import warnings
@@ -11,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from sweepkit.errors import SpecError
+from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.space import SearchSpace
 from sweepkit.space._params import Choice
 
@@ -131,8 +130,7 @@ def build(
     accepted = [p for p in inspect.signature(cls).parameters if p != "seed"]
     for key in options:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else f"; {name} accepts: {', '.join(accepted)}"
+            hint = did_you_mean(key, accepted) or f"; {name} accepts: {', '.join(accepted) or 'no options'}"
             raise SpecError(f'unknown option "{key}" for strategy {name}{hint}', file=file, key=f"strategy.{key}")
     try:
         with warnings.catch_warnings():
