@@ -5,7 +5,9 @@ User errors (a bad sweep file, a bad flag, an unknown sweep) exit 2; runtime fau
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False  # not `typing`/`collections.abc` at run time: every trial process imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def did_you_mean(word: object, options: Iterable[str]) -> str:
