@@ -21,7 +21,7 @@ from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._program import ProgramTrial
-from sweepkit.sweep._runner import Engine, Reporter, TrialContext, is_failing_stop
+from sweepkit.sweep._runner import Engine, Reporter, TrialContext
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
 
@@ -205,7 +205,7 @@ def run(
             reporter.finished(result)
     if interrupted:
         raise KeyboardInterrupt
-    if is_failing_stop(result.stop_reason):
+    if engine.failing:
         raise SweepFailed(result.stop_reason)
     counts = result.counts
     if counts["FAILED"] and not counts["COMPLETE"] and not counts["PRUNED"]:

@@ -125,6 +125,7 @@ class Engine:
         self.stats = _Stats()
         self.points = self.space.grid_points() if self.space.finite else None
         self.stop_reason = ""
+        self.failing = False  # stopped because trials keep failing: the sweep failed (exit 1)
         self._last_write = 0.0
         self._write_cost = 0.0
         self._counted = 0  # trials[:_counted] are finished: their budget share is in _counted_done
@@ -375,12 +376,14 @@ class Engine:
         if state == TrialState.FAIL:
             limit = self.spec.budget.max_failures
             if self.stats.succeeded_here == 0 and self.stats.started_here >= FIRST_TRIALS_ALL_FAILING:
+                self.failing = True
                 self.stop_reason = (
                     f"the first {self.stats.started_here} trials all failed, which is probably a bug in the trial; "
                     f"the last error: {self.stats.last_error}"
                 )
                 return False
             if limit is not None and self.stats.failed_in_a_row >= limit:
+                self.failing = True
                 self.stop_reason = (
                     f"{self.stats.failed_in_a_row} trials failed in a row (budget.max_failures); "
                     f"the last error: {self.stats.last_error}"
@@ -401,8 +404,4 @@ def sweepkit_attrs_of(trial: optuna.Trial) -> dict[str, Any]:
     return attrs if isinstance(attrs, dict) else {}
 
 
-def is_failing_stop(reason: str) -> bool:
-    return "failed" in reason and ("probably a bug" in reason or "max_failures" in reason)
-
-
-__all__ = ["Engine", "Reporter", "SweepFailed", "TrialContext", "is_failing_stop"]
+__all__ = ["Engine", "Reporter", "SweepFailed", "TrialContext"]
