@@ -40,6 +40,10 @@ class TrialRecord:
     traceback: str | None = None
     retry_of: int | None = None
     reason: str | None = None  # why a PRUNED trial was stopped: the pruner, the step, the comparison
+    # What the trial used, sampled while it ran: cpu_percent_mean/max, peak_rss_mb, and on NVIDIA GPUs
+    # gpu_util_mean/max, gpu_mem_peak_mb, plus the devices it was given ("gpus": "0,1").
+    resources: dict[str, Any] = field(default_factory=dict)
+    worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -56,6 +60,8 @@ class TrialRecord:
             "traceback": self.traceback,
             "retry_of": self.retry_of,
             "reason": self.reason,
+            "resources": self.resources,
+            "worker": self.worker,
         }
 
 
@@ -115,4 +121,6 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         traceback=attrs.get("traceback"),
         retry_of=attrs.get("retry_of"),
         reason=attrs.get("reason"),
+        resources=dict(attrs.get("resources") or {}),
+        worker=attrs.get("worker"),
     )

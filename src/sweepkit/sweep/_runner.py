@@ -49,11 +49,12 @@ class Reporter(Protocol):
 class TrialContext:
     """The `trial` handed to `fn(params, trial)`: report progress, learn whether to stop early."""
 
-    def __init__(self, trial: optuna.Trial, params: dict[str, Any], sweep: str) -> None:
+    def __init__(self, trial: optuna.Trial, params: dict[str, Any], sweep: str, max_steps: int | None = None) -> None:
         self._trial = trial
         self.number = trial.number
         self.params = params
         self.sweep = sweep
+        self.max_steps = max_steps  # the full budget of steps (epochs) a trial may train for: budget.steps
         self.metrics: dict[str, Any] = {}
 
     def report(self, value: float, step: int) -> None:
@@ -308,7 +309,7 @@ class Engine:
         params = nest(flat)
         self.stats.started_here += 1
         self.reporter.trial_started(trial.number, params)
-        context = TrialContext(trial, params, self.spec.name)
+        context = TrialContext(trial, params, self.spec.name, self.spec.budget.steps)
         try:
             result = self.objective(params, context) if self.pass_trial else self.objective(params)
             value, metrics = read_result(result, self.spec.metric)
