@@ -39,6 +39,15 @@ def _timeout(value: str) -> str:
     return value
 
 
+def _scale_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", "-j", type=int, help="trials at once (resources.workers, n_jobs, max_concurrent)")
+    p.add_argument("--gpu-ids", metavar="IDS", help='GPUs to use, e.g. "0,1" (resources.gpu_ids)')
+    p.add_argument(
+        "--until", metavar="TIME",
+        help='stop at this time ("06:00" = the next 06:00): running trials are stopped and run again next time',
+    )  # fmt: skip
+
+
 def _inline_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--param", action="append", default=[], metavar="NAME=DIST",
@@ -96,12 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")
     p.add_argument(
+        "--epochs-per-trial", "--steps", dest="steps", type=int, metavar="N",
+        help="the most steps (epochs) a trial trains for: budget.steps, $SWEEPKIT_MAX_STEPS, the pruners' top rung",
+    )  # fmt: skip
+    p.add_argument(
         "--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)'
     )
     p.add_argument("--timeout-hours", type=float, help="the timeout in hours (seed guides' spelling)")
     p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
     p.add_argument("--fresh", action="store_true", help="keep the existing sweep as NAME.N and start over")
+    _scale_flags(p)
+    p.add_argument(
+        "--exclusive", action="store_true",
+        help="do nothing (exit 0) if another run of this sweep is alive on this machine: for cron",
+    )  # fmt: skip
+    _common(p)
+
+    p = sub.add_parser(
+        "agent",
+        help="join a sweep already in the store (from another terminal or machine) and run its trials",
+        epilog="Every agent shares the sweep's strategy and budget through the store: "
+        "sweepkit agent NAME --storage postgresql://host/db --workers 4",
+    )
+    p.add_argument("name")
+    p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
+    p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
+    _scale_flags(p)
     _common(p)
 
     p = sub.add_parser("ls", help="sweeps in the store")
@@ -123,7 +153,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("best", help="the best params of a sweep")
     p.add_argument("name")
     p.add_argument("--storage")
-    p.add_argument("--format", choices=("yaml", "json", "args"), default="yaml")
+    p.add_argument("--format", choices=("yaml", "json", "args", "hydra"), default="yaml")
+    p.add_argument("--into", metavar="CONFIG", help="write the best params into your own YAML config (comments kept)")
+    p.add_argument(
+        "--map", action="append", default=[], metavar="PARAM=KEY",
+        help="with --into: the config key a param goes to, e.g. --map warmup_epochs=training.warmup.epochs",
+    )  # fmt: skip
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead (with --into: a copy of the config)")
+    _common(p)
+
+    p = sub.add_parser("retrain", help="run the best params once more at full budget, as sweep NAME-retrain")
+    p.add_argument("name")
+    p.add_argument("--steps", type=int, help="the full budget of steps (epochs) for the run: budget.steps")
+    p.add_argument("--storage")
+    _common(p)
+
+    p = sub.add_parser("dashboard", help="a live web dashboard of the store (optuna-dashboard)")
+    p.add_argument("name", nargs="?", help="open this sweep's page")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one; default 8080)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--storage")
+    p.add_argument("--allow-edits", action="store_true", help="let the browser delete, rename and tell trials")
+    _common(p)
+
+    p = sub.add_parser("report", help="figures, summaries and a self-contained report.html of a sweep")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--out", metavar="DIR", help="write here instead of the sweep's output folder")
+    p.add_argument(
+        "--importance", choices=("ped-anova", "fanova", "mean-decrease-impurity"), default="ped-anova",
+        help="Optuna's importance evaluator (default: ped-anova)",
+    )  # fmt: skip
     _common(p)
     return parser
 
@@ -210,6 +270,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
+    if spec.budget.steps:
+        budget.append(f"{spec.budget.steps} steps per trial")
     if spec.budget.timeout:
         budget.append(f"timeout {spec.budget.timeout:g}s")
     metric = f"{spec.metric.name} ({spec.metric.goal})"
@@ -305,12 +367,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
         print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
+    until = _until(args)
+    if args.exclusive and _another_run_alive(source, args):
+        return EXIT_OK
     previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, cron's timeout: stop cleanly, like Ctrl+C
     try:
         sweepkit.run(
             source,
             stream=args.stream,
             trials=args.trials,
+            steps=args.steps,
             timeout=timeout,
             seed=args.seed,
             storage=args.storage,
@@ -318,6 +384,60 @@ def cmd_run(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             verbose=args.verbose,
             overrides=args.overrides,
+            workers=args.workers,
+            gpu_ids=_gpu_ids(args),
+            until=until,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
+
+
+def _gpu_ids(args: argparse.Namespace) -> list[int] | None:
+    if args.gpu_ids is None:
+        return None
+    from sweepkit.resources import parse_gpu_ids
+
+    return parse_gpu_ids(args.gpu_ids, key="--gpu-ids")
+
+
+def _until(args: argparse.Namespace) -> float | None:
+    if args.until is None:
+        return None
+    from sweepkit.sweep._runlog import parse_until
+
+    return parse_until(args.until)
+
+
+def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
+    """--exclusive: is a run of this sweep alive here? Two cron runs of a long sweep must not pile up."""
+    from sweepkit.spec import load_spec
+    from sweepkit.store import EMBEDDED_DIR
+    from sweepkit.sweep._owners import RunLock
+
+    spec = load_spec(source, args.overrides)
+    probe = RunLock(Path.cwd() / EMBEDDED_DIR / "runs", spec.name)
+    if probe.earliest_live_start() < probe.started:
+        print(f"sweepkit: another run of {spec.name} is running on this machine; nothing to do", file=sys.stderr)
+        return True
+    return False
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from sweepkit.sweep import join
+
+    until = _until(args)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        join(
+            args.name,
+            storage=args.storage,
+            workers=args.workers,
+            quiet=args.quiet,
+            verbose=args.verbose,
+            stream=args.stream,
+            gpu_ids=_gpu_ids(args),
+            until=until,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -373,6 +493,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from sweepkit.progress import _params
+    from sweepkit.results import steps_line
     from sweepkit.results._stored import budget_of, load_result
 
     store = _store(args)
@@ -383,6 +504,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
+    steps = steps_line(result)
+    if steps is not None:
+        console.print(steps)
     console.print(f"strategy: {result.strategy} ({result.strategy_reason})")
     best = result.best_trial
     if best is not None:
@@ -398,24 +522,51 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    import yaml
-
     from sweepkit.errors import UsageError
+    from sweepkit.export import format_best, write_into
     from sweepkit.results._stored import load_result
+    from sweepkit.space import flatten
 
     result = load_result(_store(args), args.name)
     best = result.best_params
     if best is None:
         raise UsageError(f'sweep "{args.name}" has no completed trial yet')
-    if args.format == "json":
-        print(json.dumps(best, indent=2))
-    elif args.format == "args":  # exactly what a program trial gets for ${args}
-        from sweepkit.sweep._command import format_args
-
-        print(shlex.join(format_args(best, "args")))
+    if args.map and not args.into:
+        raise UsageError("--map goes with --into CONFIG: it says which key of CONFIG a param goes to")
+    if args.into:
+        into = Path(args.into)
+        report = write_into(into, flatten(best), args.map, output=Path(args.output) if args.output else None)
+        number = result.best_trial.number if result.best_trial else "?"
+        print(f"sweepkit: best of {args.name} (trial {number}) → {report.path}", file=sys.stderr)
+        for change in report.changes:
+            print(f"  {change.key}: {change.old!r} → {change.new!r}  ({change.param}, {change.how})")
+        for param, why in report.skipped.items():
+            print(f"  not written: {param}: {why}", file=sys.stderr)
+        return EXIT_OK
+    text = format_best(best, args.format)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"sweepkit: wrote {args.output}", file=sys.stderr)
     else:
-        print(yaml.safe_dump(best, sort_keys=False), end="")
+        print(text, end="")
     return EXIT_OK
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from sweepkit.export import retrain
+
+    result = retrain(args.name, steps=args.steps, storage=args.storage, quiet=args.quiet, verbose=args.verbose)
+    trial = result.best_trial
+    value = f"{result.metric} = {trial.value:.6g}" if trial is not None and trial.value is not None else "no value"
+    print(f"sweepkit: retrained {args.name} as sweep {result.name}: {value}; results in {result.output}")
+    return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from sweepkit.dashboard import serve
+
+    return serve(args.name, host=args.host, port=args.port, storage=args.storage, allow_edits=args.allow_edits)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -437,11 +588,24 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from sweepkit.report import write_report
+
+    paths = write_report(_store(args), args.name, Path(args.out) if args.out else None, importance=args.importance)
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "validate": cmd_validate,
     "run": cmd_run,
+    "agent": cmd_agent,
     "ls": cmd_ls,
     "status": cmd_status,
     "best": cmd_best,
+    "retrain": cmd_retrain,
+    "dashboard": cmd_dashboard,
     "logs": cmd_logs,
+    "report": cmd_report,
 }

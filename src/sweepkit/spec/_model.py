@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sweepkit.errors import did_you_mean
 from sweepkit.spec._units import parse_duration
 
 
@@ -76,6 +77,7 @@ class TrialSpec(_Section):
     command: list[str] | None = None
     cwd: str | None = None
     timeout: float | None = None
+    retries: int = Field(default=1, ge=0)  # a trial whose worker died runs again this many times
 
     _timeout = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _duration(v)))
 
@@ -85,6 +87,98 @@ class TrialSpec(_Section):
         if isinstance(value, list):
             return [str(part) if isinstance(part, int | float) else part for part in value]
         return value
+
+
+BACKENDS = ("local", "ray")  # where trials run: on this machine, or as tasks on a Ray cluster (docs/ray.md)
+_PER_TRIAL_KEYS = ("cpu", "gpu")
+
+
+class ResourcesSpec(BaseModel):
+    """Where trials run and how many at once. The Ray keys are checked here; the others (`workers`,
+    `gpus_per_trial`, ...) pass through to the engine, which checks what it uses."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    backend: str | None = None
+    ray_address: str | None = None  # `auto`, `host:port` of `ray start --head`, or `ray://host:10001`
+    per_trial: dict[str, float] | None = None  # what one trial holds on Ray: {cpu, gpu}, fractions allowed
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: Any) -> Any:
+        word = value.strip().lower() if isinstance(value, str) else value
+        if word is not None and word not in BACKENDS:
+            raise ValueError(f"expected one of {', '.join(BACKENDS)}, got {value!r}{did_you_mean(word, BACKENDS)}")
+        return word
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"expected a Ray address such as auto, 10.0.0.5:6379 or ray://head:10001, got {value!r}")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("per_trial", mode="before")
+    @classmethod
+    def _per_trial(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping such as {{cpu: 2, gpu: 1}}, found {type(value).__name__}")
+        amounts: dict[str, float] = {}
+        for key, amount in value.items():
+            name = key.strip().lower() if isinstance(key, str) else key  # Ray itself writes CPU, GPU
+            if name not in _PER_TRIAL_KEYS:
+                raise ValueError(f'unknown key "{key}"{did_you_mean(name, _PER_TRIAL_KEYS)}; expected cpu, gpu')
+            number = amount if isinstance(amount, int | float) and not isinstance(amount, bool) else None
+            if number is None or not 0 <= number < float("inf"):
+                raise ValueError(f"{key}: expected a number of {name.upper()}s ≥ 0 (fractions allowed), got {amount!r}")
+            amounts[name] = float(number)
+        return amounts
+
+
+class MlflowSpec(_Section):
+    """`tracking.mlflow` (seed 001's `mlflow:`): a parent run per sweep, a child run per trial."""
+
+    enabled: bool = False
+    tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices("tracking_uri", "uri"))
+    experiment: str | None = Field(default=None, validation_alias=AliasChoices("experiment", "experiment_name"))
+    run_name: str | None = None
+    tags: dict[str, Any] = Field(default_factory=dict)  # written as text: `version: 2` is the tag "2"
+
+
+class WandbSpec(_Section):
+    """`tracking.wandb` (seeds 002, 004): a W&B run per trial, offline unless `mode: online` is written."""
+
+    enabled: bool = False
+    project: str | None = None
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    dir: str | None = None
+
+
+class TrackingSpec(_Section):
+    """Where trials are copied for people to browse (the store stays the record). `mlflow: true` or a
+    mapping turns a tracker on; `enabled: false` inside the mapping turns it off again."""
+
+    mlflow: MlflowSpec = MlflowSpec()
+    wandb: WandbSpec = WandbSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switches(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = dict(value)
+        for key in ("mlflow", "wandb"):
+            section = out.get(key)
+            if isinstance(section, bool) or section is None:
+                out[key] = {"enabled": bool(section)}
+            elif isinstance(section, dict):
+                out[key] = {"enabled": True, **section}
+        return out
 
 
 class SpecModel(_Section):
@@ -102,7 +196,8 @@ class SpecModel(_Section):
     pruner: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     early_terminate: dict[str, Any] | None = None
-    resources: dict[str, Any] | None = None
+    resources: ResourcesSpec | None = None
+    tracking: TrackingSpec = TrackingSpec()  # MLflow / W&B copies of each trial (sweepkit.tracking)
 
     @field_validator("name")
     @classmethod

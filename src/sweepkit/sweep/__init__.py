@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ import optuna
 from sweepkit import pruner
 from sweepkit.errors import SpecError, SweepFailed, UsageError
 from sweepkit.pruner import Pruning
-from sweepkit.results import SweepResult, counts_toward_budget, write_outputs
+from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
+from sweepkit.results import SweepResult, counts_toward_budget, own_state, write_outputs
 from sweepkit.spec import Spec, load_spec
 from sweepkit.spec._units import parse_duration
 from sweepkit.store import ATTR, EMBEDDED_DIR, Store
@@ -21,7 +24,9 @@ from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._program import ProgramTrial
+from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
+from sweepkit.sweep._slots import Executor, InProcess, WorkerPool, importable_ref
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
 
@@ -35,6 +40,7 @@ def _resolve(
     seed: int | None,
     storage: str | None,
     cwd: Path | None,
+    steps: int | None = None,
 ) -> Spec:
     spec = load_spec(source, overrides, cwd=cwd)
     updates: dict[str, Any] = {}
@@ -42,6 +48,10 @@ def _resolve(
         if trials < 1:
             raise SpecError(f"--trials must be at least 1, got {trials}")
         updates["trials"] = trials
+    if steps is not None:  # --epochs-per-trial: the most steps a trial trains for (budget.steps)
+        if steps < 1:
+            raise SpecError(f"--epochs-per-trial must be at least 1, got {steps}")
+        updates["steps"] = steps
     if timeout is not None:
         try:
             updates["timeout"] = parse_duration(timeout)
@@ -116,6 +126,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         "grid": strategy.grid,
         "metric": spec.metric.name,
         "output": str(spec.output),
+        "base_dir": str(spec.base_dir),  # where `sweepkit agent` finds the trial's code
     }
     if study.user_attrs.get(ATTR) != meta:
         study.set_user_attr(ATTR, meta)
@@ -124,6 +135,66 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
 
 def _silent_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _slots(spec: Spec, workers: int | None, gpu_ids: Any) -> SlotPlan:
+    """How many trials at once, and each slot's GPUs: `--workers`/`resources.workers`, `gpus_per_trial`,
+    `--gpu-ids`/`resources.gpu_ids`."""
+    resources = spec.extra.get("resources") or {}
+    if workers is not None:
+        if workers < 1:
+            raise SpecError(f"--workers must be at least 1, got {workers}")
+    else:
+        workers = resources.get("workers")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise SpecError(f"resources.workers must be a whole number ≥ 1, got {workers!r}", file=spec.file)
+    ids = gpu_ids if gpu_ids is not None else resources.get("gpu_ids")
+    return resolve_slots(workers, resources.get("gpus_per_trial"), ids)
+
+
+def _objective(
+    spec: Spec, objective: Callable[..., Any] | None, *, stream: bool, workdir: Path, in_workers: bool
+) -> Any:
+    """What a trial calls. A function that worker processes will import is not imported here too: a
+    training module that loads torch or a dataset at import would cost the sweep process as much."""
+    if objective is not None:
+        return objective
+    if spec.trial.function:
+        if in_workers:
+            return None
+        return resolve_function(spec.trial.function, spec.base_dir, file=spec.file)
+    if spec.trial.program or spec.trial.command:
+        return ProgramTrial(spec, stream=stream, workdir=workdir)
+    raise SpecError(
+        "nothing to run: set trial.function (module:callable), trial.program or trial.command, "
+        "or pass objective= from Python",
+        file=spec.file,
+        key="trial",
+    )
+
+
+def _executor(
+    spec: Spec, objective: Any, workers: int, slot_envs: list[dict[str, str]], *, workdir: Path
+) -> tuple[Executor, str | None]:
+    """Where trials run: the main thread for one worker; N slot threads for programs; N warm worker
+    processes for Python functions (threads when the function can't be imported by a fresh process)."""
+    if objective is not None and workers == 1 and not any(slot_envs[0].values()):
+        return InProcess(objective), None
+    if isinstance(objective, ProgramTrial):
+        return InProcess(objective, slots=workers), None
+    if objective is None:
+        ref, base_dir = spec.trial.function, spec.base_dir
+    else:
+        ref, base_dir = importable_ref(objective), None
+    if ref is None:
+        note = (
+            "the objective is defined in __main__ or is a lambda, so a worker process can't import it: "
+            f"its {workers} workers are threads of this process (move it into a module for real processes)"
+        )
+        return InProcess(objective, slots=workers), note
+    pool = WorkerPool(ref, base_dir, slot_envs, cwd=workdir, timeout=spec.trial.timeout)
+    pool.start()
+    return pool, None
 
 
 def run(
@@ -141,41 +212,115 @@ def run(
     cwd: str | Path | None = None,
     reporter: Reporter | None = None,
     stream: bool = False,
+    workers: int | None = None,
+    gpu_ids: Any = None,
+    until: float | None = None,
+    steps: int | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep and return its results.
 
     `source` is a sweep file or a dict spec; `objective` replaces the file's `trial.function` (or program).
-    `stream` interleaves program trials' output on the terminal, prefixed with the trial number. A sweep whose
+    `workers` runs that many trials at once (else `resources.workers`, else 1); `gpu_ids` ("0,1") gives
+    each slot its GPUs with `resources.gpus_per_trial`. `until` is a wall-clock
+    time (`time.time()`) at which running trials are stopped and queued for the next run. `steps` sets
+    budget.steps (`--epochs-per-trial`): the most steps a trial trains for. `stream`
+    interleaves program trials' output on the terminal, prefixed with the trial number. A sweep whose
     name is already in the store resumes, counting its finished trials toward the budget; `fresh=True`
     keeps the old one as `<name>.N` and starts over. Raises `SpecError` for a bad spec and `SweepFailed`
     when trials keep failing.
     """
-    from sweepkit.progress import Progress
-
     _silent_optuna()
     workdir = Path(cwd) if cwd is not None else Path.cwd()
-    spec = _resolve(source, overrides, trials=trials, timeout=timeout, seed=seed, storage=storage, cwd=workdir)
-    if objective is None:
-        if spec.trial.function:
-            objective = resolve_function(spec.trial.function, spec.base_dir, file=spec.file)
-        elif spec.trial.program or spec.trial.command:
-            objective = ProgramTrial(spec, stream=stream, workdir=workdir)
-        else:
-            raise SpecError(
-                "nothing to run: set trial.function (module:callable), trial.program or trial.command, "
-                "or pass objective= from Python",
-                file=spec.file,
-                key="trial",
-            )
+    spec = _resolve(
+        source, overrides, trials=trials, timeout=timeout, seed=seed, storage=storage, cwd=workdir, steps=steps
+    )
+    return _execute(
+        spec,
+        objective=objective,
+        workdir=workdir,
+        fresh=fresh,
+        quiet=quiet,
+        verbose=verbose,
+        reporter=reporter,
+        stream=stream,
+        workers=workers,
+        gpu_ids=gpu_ids,
+        until=until,
+    )
+
+
+def join(
+    name: str,
+    *,
+    storage: str | None = None,
+    workers: int | None = None,
+    cwd: str | Path | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+    reporter: Reporter | None = None,
+    stream: bool = False,
+    gpu_ids: Any = None,
+    until: float | None = None,
+) -> SweepResult:
+    """`sweepkit agent`: join a sweep that is already in the store (started by `run` on any machine) and
+    run its trials until its budget is spent, sharing the strategy through the store."""
+    _silent_optuna()
+    workdir = Path(cwd) if cwd is not None else Path.cwd()
+    store = Store(storage, cwd=workdir)
+    if name not in store.names():
+        known = ", ".join(store.names()) or "none"
+        raise UsageError(f'no sweep "{name}" in {store.describe()} (sweeps there: {known})')
+    meta = store.load(name).user_attrs.get(ATTR) or {}
+    if not isinstance(meta.get("spec"), dict):
+        raise UsageError(f'sweep "{name}" was not started by sweepkit: nothing tells an agent what to run')
+    stored_dir = Path(meta.get("base_dir") or workdir)
+    base = stored_dir if stored_dir.is_dir() else workdir
+    spec = load_spec({**meta["spec"], "name": name}, cwd=base)
+    spec.storage = storage
+    return _execute(
+        spec,
+        objective=None,
+        workdir=workdir,
+        fresh=False,
+        quiet=quiet,
+        verbose=verbose,
+        reporter=reporter,
+        stream=stream,
+        workers=workers,
+        gpu_ids=gpu_ids,
+        until=until,
+    )
+
+
+def _execute(
+    spec: Spec,
+    *,
+    objective: Callable[..., Any] | None,
+    workdir: Path,
+    fresh: bool,
+    quiet: bool,
+    verbose: bool,
+    reporter: Reporter | None,
+    stream: bool,
+    workers: int | None,
+    gpu_ids: Any,
+    until: float | None,
+) -> SweepResult:
+    from sweepkit.progress import Progress
+
+    plan = _slots(spec, workers, gpu_ids)
+    n_workers = len(plan)
+    in_workers = n_workers > 1 or any(slot.gpus for slot in plan)
+    objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=in_workers)
+    slot_envs = [slot.env() for slot in plan]
     store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
     pruning = early_stopping(spec)
-    reporter = reporter or Progress(quiet=quiet, verbose=verbose)
-    for note in [*spec.notes, *pruning.notes]:
+    reporter = RunLog(reporter or Progress(quiet=quiet, verbose=verbose), workdir / EMBEDDED_DIR / "logs", spec.name)
+    unmonitored = monitor_unavailable() if n_workers > 1 or isinstance(objective, ProgramTrial) else None
+    for note in [*spec.notes, *pruning.notes, *plan.notes, *([unmonitored] if unmonitored else [])]:
         reporter.note(f"note: {note}")
     if pruning.name != "none":
         reporter.note(f"early stopping: {pruning.description}")
-    if "resources" in spec.extra:
-        reporter.note("note: resources are read but trials run one at a time in this version")
 
     if fresh and spec.name in store.names():
         kept = store.archive(spec.name)
@@ -183,16 +328,36 @@ def run(
             shutil.move(str(spec.output), str(spec.output.with_name(kept)))
         reporter.note(f"note: the previous sweep {spec.name} is kept as {kept}")
     study = _open_study(spec, store, strategy, pruning)
+    executor, note = _executor(spec, objective, n_workers, slot_envs, workdir=workdir)
+    if note:
+        reporter.note(f"note: {note}")
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
+        lock.local_store = store.journal_path is not None or (store.url or "").startswith("sqlite")
         engine = Engine(
-            spec, study, strategy, objective, reporter, lock=lock, seed=spec.strategy.seed, pruning=pruning
+            spec,
+            study,
+            strategy,
+            executor,
+            reporter,
+            lock=lock,
+            seed=spec.strategy.seed,
+            pruning=pruning,
+            retries=spec.trial.retries,
+            slot_envs=slot_envs,
+            monitor=None if unmonitored else lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start(),
         )
         recovered = engine.recover()
         if recovered:
             reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
         done = sum(counts_toward_budget(t) for t in engine.trials())
         reporter.started(spec.name, spec.budget.trials, done, strategy.name, strategy.reason, spec.metric.goal)
+        timer = None
+        if until is not None:
+            label = "--until " + time.strftime("%H:%M", time.localtime(until))
+            timer = threading.Timer(max(0.0, until - time.time()), engine.reach_deadline, args=(label,))
+            timer.daemon = True
+            timer.start()
         interrupted = False
         try:
             engine.loop()
@@ -200,6 +365,9 @@ def run(
             engine.stop_reason = "interrupted (Ctrl+C): run again to resume"
             interrupted = True
         finally:
+            if timer is not None:
+                timer.cancel()
+            executor.close()
             result = engine.result()
             write_outputs(result, spec.resolved)
             reporter.finished(result)
@@ -208,12 +376,11 @@ def run(
     if engine.failing:
         raise SweepFailed(result.stop_reason)
     counts = result.counts
-    if counts["FAILED"] and not counts["COMPLETE"] and not counts["PRUNED"]:
+    failed = sum(own_state(t) == "FAILED" for t in engine.trials())  # not those interrupted or lost and retried
+    if failed and not counts["COMPLETE"] and not counts["PRUNED"]:
         last = next((t.error for t in reversed(result.trials) if t.error), "")
-        raise SweepFailed(
-            f"all {counts['FAILED']} trials failed, which is probably a bug in the trial; the last error: {last}"
-        )
+        raise SweepFailed(f"all {failed} trials failed, which is probably a bug in the trial; the last error: {last}")
     return result
 
 
-__all__ = ["SweepFailed", "TrialContext", "early_stopping", "prepare", "run"]
+__all__ = ["SweepFailed", "TrialContext", "early_stopping", "join", "parse_until", "prepare", "run"]

@@ -25,6 +25,9 @@ class RunLock:
         self.started = time.time()
         self.path = folder / f"{sweep}@{socket.gethostname()}@{os.getpid()}.lock"
         self._fd: int | None = None
+        # The store lives on this machine's disk (the embedded journal, a journal or SQLite file): every run
+        # that can write to it is on this machine, so the locks here see all of them.
+        self.local_store = False
 
     def __enter__(self) -> RunLock:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -40,6 +43,30 @@ class RunLock:
                 self.path.unlink()
             os.close(self._fd)
             self._fd = None
+
+    def alive(self, pid: int) -> bool:
+        """Is the run of this sweep with that PID, on this machine, still alive (holding its lock)?"""
+        if pid == os.getpid():
+            return True
+        path = self.folder / f"{self.sweep}@{socket.gethostname()}@{pid}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def alone(self) -> bool:
+        """No other run of this sweep can write to the store: no race for its budget is possible."""
+        return self.local_store and self.earliest_live_start() == self.started and not self._others()
+
+    def _others(self) -> bool:
+        return any(p != self.path for p in self.folder.glob(f"{glob.escape(self.sweep)}@*.lock"))
 
     def earliest_live_start(self) -> float:
         """The start time of the oldest other run of this sweep still alive here (ours if none)."""

@@ -27,6 +27,7 @@ from sweepkit.errors import TrialPruned
 from sweepkit.spec import Spec
 from sweepkit.sweep._command import build_argv
 from sweepkit.sweep._function import TrialError
+from sweepkit.sweep._slots import TrialInterrupted
 from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wandb_env, without_wandb
 
 POLL_SECONDS = 0.1
@@ -192,6 +193,8 @@ class ProgramTrial:
             (folder / stale).unlink(missing_ok=True)
         params_file = folder / "params.json"
         params_file.write_text(json.dumps(params, indent=2, default=str))
+        # budget.steps (--epochs-per-trial): in the environment, and for `${envvar:SWEEPKIT_MAX_STEPS}` in a command
+        steps = {"SWEEPKIT_MAX_STEPS": str(self.spec.budget.steps)} if self.spec.budget.steps else {}
         argv = build_argv(
             self.spec.trial.command,
             self.spec.trial.program,
@@ -199,6 +202,7 @@ class ProgramTrial:
             interpreter=sys.executable,
             params_file=params_file,
             base_dir=self.spec.base_dir,
+            environ={**os.environ, **steps},
         )
         (folder / "command.json").write_text(json.dumps(argv))
         env = {
@@ -211,9 +215,11 @@ class ProgramTrial:
             "SWEEPKIT_PARAMS_FILE": str(params_file),
             "SWEEPKIT_CHANNEL": str(folder / "metrics.jsonl"),
             "SWEEPKIT_STOP_FILE": str(folder / "STOP"),
+            **steps,
             "PYTHONUNBUFFERED": "1",
             # `python` in a command means the environment sweepkit runs in, activated or not.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **getattr(trial, "env", {}),  # the worker slot's GPUs (CUDA_VISIBLE_DEVICES)
         }
         return _Execution(self, trial, folder, argv, env).run()
 
@@ -274,6 +280,10 @@ class _Execution:
             raise TrialError(f'cannot start the program: "{self.argv[0]}" not found') from None
         except PermissionError:
             raise TrialError(f'cannot start the program: "{self.argv[0]}" is not executable') from None
+        watch = getattr(self.trial, "watch", None)
+        if watch is not None:
+            watch(proc.pid)  # CPU, memory and GPU use of the program's process tree
+        cancelled = getattr(self.trial, "cancelled", None)
         tees = []
         if self.owner.stream:
             assert proc.stdout is not None and proc.stderr is not None
@@ -294,6 +304,8 @@ class _Execution:
                 if timeout is not None and now - started > timeout:
                     terminate_group(proc, self.owner.grace)
                     raise TrialError(f"timed out after {timeout:g}s (trial.timeout){self._tail_note()}")
+                if cancelled is not None and cancelled.is_set():
+                    raise TrialInterrupted("interrupted: the sweep was stopped")
                 exited(POLL_SECONDS)
         except TrialPruned:
             self._stop_pruned(proc)

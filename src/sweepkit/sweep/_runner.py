@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -28,14 +29,21 @@ from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
 from sweepkit.store import ATTR
 from sweepkit.strategy import Strategy
-from sweepkit.sweep._function import TrialError, read_result, wants_trial
+from sweepkit.sweep._function import TrialError, read_result
+from sweepkit.sweep._heartbeat import BEAT, Heartbeat, owner_id
 from sweepkit.sweep._owners import RunLock
+from sweepkit.sweep._slots import Executor, InProcess, TrialInterrupted, WorkerLost, _UserError
 
 FIRST_TRIALS_ALL_FAILING = 5  # this many failures before any success: almost surely a bug in the trial
 MAX_REPEATS_IN_A_ROW = 100  # the strategy keeps proposing tried points: treat the space as exhausted
 MAX_INFEASIBLE_IN_A_ROW = 1000
 OUTPUT_REFRESH_SECONDS = 2.0
 TRACEBACK_LINES = 25
+# Near the end of the budget, a trial just asked for is checked against every trial numbered before it,
+# so runs and agents racing for the last trials never launch beyond the budget. Further from the end, no
+# race of fewer than this many simultaneous asks can overshoot, and the extra read is saved.
+RECHECK_WITHIN = 64
+WAIT_FOR_OTHERS_SECONDS = 0.5  # budget taken by other runs' trials: wait to see whether they finish or are lost
 
 
 class Reporter(Protocol):
@@ -49,26 +57,47 @@ class Reporter(Protocol):
 class TrialContext:
     """The `trial` handed to `fn(params, trial)`: report progress, learn whether to stop early."""
 
-    def __init__(self, trial: optuna.Trial, params: dict[str, Any], sweep: str, max_steps: int | None = None) -> None:
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        sweep: str,
+        max_steps: int | None = None,
+        *,
+        slot: int = 0,
+        env: dict[str, str] | None = None,
+        watch: Callable[[int], None] | None = None,
+    ) -> None:
         self._trial = trial
         self.number = trial.number
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps  # the full budget of steps (epochs) a trial may train for: budget.steps
         self.metrics: dict[str, Any] = {}
+        self.slot = slot
+        self.env = env or {}  # the slot's environment for a program (its GPUs)
+        self.cancelled = threading.Event()  # the sweep is stopping (Ctrl+C, --until): stop at the next report
+        self._watch = watch
 
     def report(self, value: float, step: int) -> None:
         """An intermediate value of the objective at `step` (an epoch, a round): feeds early stopping."""
+        if self.cancelled.is_set():
+            raise TrialInterrupted("interrupted: the sweep was stopped")
         self._trial.report(float(value), int(step))
         if self._trial.should_prune():
             raise TrialPruned(f"pruned at step {step}")
 
     def should_prune(self) -> bool:
-        return self._trial.should_prune()
+        return self.cancelled.is_set() or self._trial.should_prune()
 
     def log(self, metrics: dict[str, Any]) -> None:
         """Extra metrics to keep with the trial (the last value of each is stored)."""
         self.metrics.update(metrics)
+
+    def watch(self, pid: int) -> None:
+        """The process running the trial (a worker, a program): its CPU, memory and GPU use are sampled."""
+        if self._watch is not None:
+            self._watch(pid)
 
 
 @dataclass
@@ -98,35 +127,50 @@ def _encode(param: Parameter, value: Any, *, grid: bool) -> Any:
 
 
 class Engine:
-    """Runs one sweep in this process (Python trials, one at a time)."""
+    """Runs one sweep from this process: one trial at a time in the main thread, or one per slot thread
+    (`workers` > 1), each slot handing its trial to the executor (a warm worker process, a program)."""
 
     def __init__(
         self,
         spec: Spec,
         study: optuna.Study,
         strategy: Strategy,
-        objective: Callable[..., Any],
+        objective: Callable[..., Any] | Executor,
         reporter: Reporter,
         *,
         lock: RunLock,
         seed: int | None,
         pruning: Pruning | None = None,
+        retries: int = 1,
+        slot_envs: list[dict[str, str]] | None = None,
+        monitor: Callable[[int, int], Any] | None = None,
+        trackers: list[Any] | None = None,
     ) -> None:
         self.spec = spec
         self.study = study
         self.strategy = strategy
         self.space: SearchSpace = spec.space
         self.grid = strategy.grid
-        self.objective = objective
-        self.pass_trial = wants_trial(objective)
+        self.executor: Executor = objective if hasattr(objective, "slots") else InProcess(objective)  # type: ignore[assignment,arg-type]
+        self.workers = self.executor.slots
+        self.slot_envs = slot_envs or [{} for _ in range(self.workers)]
         self.reporter = reporter
         self.pruning = pruning
         self.lock = lock
+        self.retries = retries
+        self.monitor = monitor
+        self.trackers = trackers or []
         self.rng = random.Random(seed)
         self.stats = _Stats()
         self.points = self.space.grid_points() if self.space.finite else None
         self.stop_reason = ""
         self.failing = False  # stopped because trials keep failing: the sweep failed (exit 1)
+        self.stopping = threading.Event()
+        self.deadline_reached = False
+        self.owner = owner_id()
+        self._mutex = threading.RLock()  # one slot at a time asks, tells and writes outputs
+        self._running: dict[int, TrialContext] = {}  # slot → the trial it runs
+        self._slot_error: BaseException | None = None
         self._last_write = 0.0
         self._write_cost = 0.0
         self._counted = 0  # trials[:_counted] are finished: their budget share is in _counted_done
@@ -178,24 +222,54 @@ class Engine:
 
     # -- crash recovery -------------------------------------------------------------------------------
     def recover(self) -> int:
-        """Trials left RUNNING by a dead run: mark them INTERRUPTED and queue their params again."""
+        """Trials left RUNNING by a dead run on this machine (its run lock is free): lost, retried."""
         cutoff = self.lock.earliest_live_start()
-        storage = self.study._storage
         recovered = 0
         for t in self.trials():
             if t.state != TrialState.RUNNING or t.datetime_start is None:
                 continue
-            if t.datetime_start.timestamp() >= cutoff:
-                continue  # may belong to a run that is still alive
-            attrs = {**sweepkit_attrs(t), "state": INTERRUPTED, "error": "interrupted: the run that ran it stopped"}
-            storage.set_trial_user_attr(t._trial_id, ATTR, attrs)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            self._retry(t)
-            recovered += 1
+            if not self._local_and_dead(t, cutoff):
+                continue
+            if self.lost(t, "worker lost: the run that ran it stopped"):
+                recovered += 1
         return recovered
 
-    def _retry(self, t: FrozenTrial) -> None:
-        self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: {"retry_of": t.number}}, skip_if_exists=False)
+    def _local_and_dead(self, t: FrozenTrial, cutoff: float) -> bool:
+        beat = t.system_attrs.get(BEAT)
+        if isinstance(beat, dict) and beat.get("owner"):
+            host, _, pid = str(beat["owner"]).rpartition(":")
+            return host == self.owner.rpartition(":")[0] and not self.lock.alive(int(pid or 0))
+        # No heartbeat yet (a short trial): only a store on this machine's disk can tell by start time; a
+        # shared database may hold other machines' live trials, found by heartbeats instead.
+        return self.lock.local_store and t.datetime_start.timestamp() < cutoff  # type: ignore[union-attr]
+
+    def lost(self, t: FrozenTrial, why: str) -> bool:
+        """A trial whose worker died: FAILED "worker lost", and run again with the same params up to
+        `retries` times (then it stays FAILED and counts toward the budget). False if another run got
+        to it first or it finished after all."""
+        attrs = sweepkit_attrs(t)
+        tries = int(attrs.get("retries", 0))
+        storage = self.study._storage
+        retry = tries < self.retries
+        note = why if retry else f"{why} (retried {tries} time(s) already: retries exhausted)"
+        new_attrs = {**attrs, "error": note}
+        if retry:
+            new_attrs["state"] = INTERRUPTED  # not counted: its retry takes its place in the budget
+        try:
+            storage.set_trial_user_attr(t._trial_id, ATTR, new_attrs)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except Exception:  # finished meanwhile, or another run declared it lost first
+            return False
+        if retry:
+            self._retry(t, tries + 1)
+        return True
+
+    def _retry(self, t: FrozenTrial, tries: int | None = None) -> None:
+        attrs: dict[str, Any] = {"retry_of": t.number}
+        previous = sweepkit_attrs(t).get("retries", 0)
+        if tries or previous:
+            attrs["retries"] = tries if tries is not None else previous
+        self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: attrs}, skip_if_exists=False)
 
     # -- repeated points (finite spaces) --------------------------------------------------------------
     def _key_of(self, t: FrozenTrial) -> str | None:
@@ -238,11 +312,9 @@ class Engine:
         self.study.enqueue_trial(internal, skip_if_exists=False)
         return True
 
-    # -- the loop -------------------------------------------------------------------------------------
-    def _budget_spent(self, trials: list[FrozenTrial]) -> bool:
-        budget = self.spec.budget.trials
-        if budget is None:
-            return False
+    # -- the budget -----------------------------------------------------------------------------------
+    def _budget(self, trials: list[FrozenTrial]) -> tuple[int, int]:
+        """(trials that count toward the budget, trials running now), anywhere."""
         # Finished trials never change: count the finished prefix once, then only the rest (O(1) per trial).
         while self._counted < len(trials) and trials[self._counted].state.is_finished():
             self._counted_done += counts_toward_budget(trials[self._counted])
@@ -250,34 +322,133 @@ class Engine:
         rest = trials[self._counted :]
         done = self._counted_done + sum(counts_toward_budget(t) for t in rest)
         running = sum(t.state == TrialState.RUNNING for t in rest)
-        return done + running >= budget
+        return done, running
 
+    def _over_budget(self, trial: optuna.Trial, remaining: int) -> bool:
+        """Did other runs take the last trials between our count and our ask?"""
+        budget = self.spec.budget.trials
+        if budget is None or remaining > RECHECK_WITHIN or self.lock.alone():
+            return False
+        before = [t for t in self.trials() if t.number < trial.number]
+        taken = sum(counts_toward_budget(t) or t.state == TrialState.RUNNING for t in before)
+        return taken >= budget
+
+    # -- the loop -------------------------------------------------------------------------------------
     def loop(self) -> None:
+        """Run until the budget is spent or a stop condition holds. Ctrl+C (KeyboardInterrupt in the main
+        thread) stops every slot: running trials are interrupted and queued again."""
+        heartbeat = Heartbeat(self.study._storage, self.study._study_id, self._running_ids, self._lost_elsewhere)
+        heartbeat.start()
+        try:
+            if self.workers == 1:
+                self._slot(0)
+                return
+            threads = [
+                threading.Thread(target=self._slot_guarded, args=(slot,), name=f"sweepkit-slot-{slot}", daemon=True)
+                for slot in range(self.workers)
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)
+            except KeyboardInterrupt:
+                self.interrupt()
+                for thread in threads:
+                    thread.join()
+                raise
+            if self._slot_error is not None:
+                raise self._slot_error
+        finally:
+            heartbeat.stop()
+
+    def _slot_guarded(self, slot: int) -> None:
+        try:
+            self._slot(slot)
+        except BaseException as exc:  # a store fault in one slot stops them all, and the run says why
+            with self._mutex:
+                if self._slot_error is None:
+                    self._slot_error = exc
+            self.stopping.set()
+            self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop launching, and stop the trials running now (they are queued again)."""
+        self.stopping.set()
+        for slot in list(self._running):
+            context = self._running.get(slot)
+            if context is not None:
+                context.cancelled.set()
+            self.executor.cancel(slot)
+
+    def reach_deadline(self, label: str) -> None:
+        with self._mutex:
+            self.deadline_reached = True
+            self.stop_reason = f"{label} reached: running trials were stopped and will run again next time"
+        self.interrupt()
+
+    def _running_ids(self) -> list[int]:
+        return [c._trial._trial_id for c in list(self._running.values())]
+
+    def _lost_elsewhere(self, t: FrozenTrial, why: str) -> None:
+        with self._mutex:
+            if self.lost(t, why):
+                self.reporter.note(f"note: trial {t.number} {why}; it will run again")
+
+    def _slot(self, slot: int) -> None:
         start = time.monotonic()
         timeout = self.spec.budget.timeout
-        while True:
-            trials = self.trials()
-            if self._budget_spent(trials):
-                self.stop_reason = "budget: all trials done"
-                return
-            if timeout is not None and time.monotonic() - start >= timeout:
-                self.stop_reason = "timeout reached"
-                return
-            if self.points is not None:
-                started = [t for t in trials if t.state != TrialState.WAITING]  # queued points are still to run
-                if len(self._seen(started)) >= len(self.points):
-                    self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
+        while not self.stopping.is_set():
+            with self._mutex:
+                if self.stopping.is_set():
                     return
-            if not self.step(trials):
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    self.stop_reason = "timeout reached"
+                    self.stopping.set()
+                    return
+                decision = self._next(slot)
+            if decision is None:
+                continue
+            if decision is _WAIT:
+                self.stopping.wait(WAIT_FOR_OTHERS_SECONDS)
+                continue
+            if decision is _STOP:
+                return
+            trial, flat = decision
+            if not self._run(slot, trial, flat):
                 return
 
-    def step(self, trials: list[FrozenTrial]) -> bool:
-        """Run one trial (or dismiss one repeated or infeasible point). False when the sweep must stop."""
+    def _next(self, slot: int) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
+        """Under the mutex: the next trial to run, or _STOP, _WAIT, or None (a point dismissed: ask again)."""
+        trials = self.trials()
+        budget = self.spec.budget.trials
+        done, running = self._budget(trials)
+        if budget is not None and done + running >= budget:
+            if running > len(self._running):
+                return _WAIT  # other runs' trials: if their worker dies, their retry is ours to run
+            if not self.stop_reason:
+                self.stop_reason = "budget: all trials done"
+            return _STOP
+        if self.points is not None:
+            started = [t for t in trials if t.state != TrialState.WAITING]  # queued points are still to run
+            if len(self._seen(started)) >= len(self.points):
+                if running > len(self._running):
+                    return _WAIT
+                self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
+                return _STOP
+        return self.step(slot, None if budget is None else budget - done - running)
+
+    def step(self, slot: int, remaining: int | None) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
         trial = self.study.ask()
+        if remaining is not None and self._over_budget(trial, remaining):
+            self._discard(trial, "over budget: other runs took the last trials")
+            return _WAIT
         try:
             flat = self.space.sample(trial, grid=self.grid)
         except ExprError as exc:
-            return self._finish_failed(trial, {}, f"cannot compute parameters: {exc}", None)
+            keep_going = self._finish_failed(trial, {}, f"cannot compute parameters: {exc}", None)
+            return None if keep_going else _STOP
 
         if self.space.finite:
             seen = self._seen(self.trials(), exclude=trial.number)
@@ -287,9 +458,10 @@ class Engine:
                 self.stats.repeats_in_a_row += 1
                 if self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
                     self.stop_reason = "space exhausted: the strategy only proposes points already tried"
-                    return False
+                    self.stopping.set()
+                    return _STOP
                 self._queue_unseen(seen | {point_key(flat)})
-                return True
+                return None
             self.stats.repeats_in_a_row = 0
 
         violation = self.space.violation(flat)
@@ -300,38 +472,109 @@ class Engine:
             self.stats.infeasible_in_a_row += 1
             if self.stats.infeasible_in_a_row >= MAX_INFEASIBLE_IN_A_ROW:
                 self.stop_reason = f"{MAX_INFEASIBLE_IN_A_ROW} points in a row broke the constraints: relax them"
-                return False
-            return True
+                self.stopping.set()
+                return _STOP
+            return None
         self.stats.infeasible_in_a_row = 0
-        return self._run(trial, flat)
-
-    def _run(self, trial: optuna.Trial, flat: dict[str, Any]) -> bool:
-        params = nest(flat)
+        context = TrialContext(
+            trial,
+            nest(flat),
+            self.spec.name,
+            self.spec.budget.steps,
+            slot=slot,
+            env=self.slot_envs[slot],
+            watch=None,
+        )
+        self._running[slot] = context
         self.stats.started_here += 1
-        self.reporter.trial_started(trial.number, params)
-        context = TrialContext(trial, params, self.spec.name, self.spec.budget.steps)
+        self.reporter.trial_started(trial.number, context.params)
+        return trial, flat
+
+    def _discard(self, trial: optuna.Trial, why: str) -> None:
+        """A trial asked for but never run: out of the results and the budget; a queued point goes back."""
+        fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+        trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), "state": DISCARDED, "error": why})
+        self.study.tell(trial, state=TrialState.FAIL)
+        if fixed:
+            self.study.enqueue_trial(fixed, user_attrs={ATTR: sweepkit_attrs_of(trial)}, skip_if_exists=False)
+
+    def _run(self, slot: int, trial: optuna.Trial, flat: dict[str, Any]) -> bool:
+        context = self._running[slot]
+        sampler = None
+        if self.monitor is not None:
+
+            def watch(pid: int) -> None:
+                nonlocal sampler
+                sampler = self.monitor(pid, slot)  # type: ignore[misc]
+
+            context._watch = watch
+        finish: dict[str, Any]
         try:
-            result = self.objective(params, context) if self.pass_trial else self.objective(params)
+            result = self.executor.call(slot, context.params, context)
             value, metrics = read_result(result, self.spec.metric)
+            finish = {"state": TrialState.COMPLETE, "value": value, "metrics": {**context.metrics, **metrics}}
         except TrialPruned as exc:
-            # Why, in users' words, computed before the study hears of it (W&B users never learn why).
-            if self.pruning is not None and self.pruning.name != "none":
-                reason = f"{self.pruning.name}: {explain(self.pruning, self.study, trial)}"
-            else:
-                reason = str(exc) or "stopped by the trial (TrialPruned)"
-            return self._finish(trial, TrialState.PRUNED, None, {**context.metrics}, None, None, reason=reason)
-        except KeyboardInterrupt:
-            attrs = {"state": INTERRUPTED, "error": "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"}
-            trial.set_user_attr(ATTR, attrs)
-            self.study.tell(trial, state=TrialState.FAIL)
-            self._retry(self.study._storage.get_trial(trial._trial_id))
-            raise
+            finish = {"state": TrialState.PRUNED, "metrics": {**context.metrics}, "reason": self._why(trial, exc)}
+        except (KeyboardInterrupt, TrialInterrupted) as exc:
+            with self._mutex:
+                self._running.pop(slot, None)
+                attrs = {**sweepkit_attrs_of(trial), "state": INTERRUPTED}
+                attrs["error"] = (
+                    "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"
+                    if isinstance(exc, KeyboardInterrupt)
+                    else self.stop_reason or str(exc)
+                )
+                trial.set_user_attr(ATTR, attrs)
+                self.study.tell(trial, state=TrialState.FAIL)
+                self._retry(self.study._storage.get_trial(trial._trial_id))
+            self._stop_sampler(sampler)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return False
+        except WorkerLost as exc:
+            with self._mutex:
+                self._running.pop(slot, None)
+                self.lost(self.study._storage.get_trial(trial._trial_id), str(exc))
+                self.reporter.note(f"note: trial {trial.number} {exc}; it will run again")
+            self._stop_sampler(sampler)
+            return True
+        except _UserError as exc:
+            finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": exc.message, "tb": exc.traceback}
         except TrialError as exc:
-            return self._finish_failed(trial, context.metrics, str(exc), None)
+            finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": str(exc)}
         except Exception as exc:  # the user's code failed: record it and go on with the sweep
             tb = traceback.format_exc().rstrip().splitlines()[-TRACEBACK_LINES:]
-            return self._finish_failed(trial, context.metrics, f"{type(exc).__name__}: {exc}", "\n".join(tb))
-        return self._finish(trial, TrialState.COMPLETE, value, {**context.metrics, **metrics}, None, None)
+            error = f"{type(exc).__name__}: {exc}"
+            finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": error, "tb": "\n".join(tb)}
+        resources = self._stop_sampler(sampler)
+        with self._mutex:
+            self._running.pop(slot, None)
+            return self._finish(
+                trial,
+                finish["state"],
+                finish.get("value"),
+                finish["metrics"],
+                finish.get("error"),
+                finish.get("tb"),
+                reason=finish.get("reason"),
+                slot=slot,
+                resources=resources,
+            )
+
+    @staticmethod
+    def _stop_sampler(sampler: Any) -> dict[str, Any]:
+        if sampler is None:
+            return {}
+        try:
+            return dict(sampler.stop() or {})
+        except Exception:  # monitoring is a nicety: never fail a trial over it
+            return {}
+
+    def _why(self, trial: optuna.Trial, exc: TrialPruned) -> str:
+        """Why, in users' words, computed before the study hears of it (W&B users never learn why)."""
+        if self.pruning is not None and self.pruning.name != "none":
+            return f"{self.pruning.name}: {explain(self.pruning, self.study, trial)}"
+        return str(exc) or "stopped by the trial (TrialPruned)"
 
     def _finish_failed(self, trial: optuna.Trial, metrics: dict[str, Any], error: str, tb: str | None) -> bool:
         return self._finish(trial, TrialState.FAIL, None, metrics, error, tb)
@@ -346,7 +589,10 @@ class Engine:
         tb: str | None,
         *,
         reason: str | None = None,
+        slot: int | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> bool:
+        """Under the mutex: tell the store, refresh outputs, apply the failure policy and the target."""
         attrs: dict[str, Any] = {}
         if reason:
             attrs["reason"] = reason
@@ -357,9 +603,17 @@ class Engine:
             attrs["error"] = error
         if tb:
             attrs["traceback"] = tb
+        if resources:
+            attrs["resources"] = resources
+        if self.workers > 1 and slot is not None:
+            attrs["worker"] = f"{self.owner}/{slot}"
         if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
             trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), **attrs})
-        frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        try:
+            frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except RuntimeError as exc:  # another run declared it lost (no heartbeat) and queued it again
+            self.reporter.note(f"note: trial {trial.number} finished after it was declared lost: {exc}")
+            return True
 
         if state == TrialState.FAIL:
             self.stats.failed_in_a_row += 1
@@ -373,6 +627,11 @@ class Engine:
             self.reporter.trial_finished(rec, None, {})
         else:
             self.reporter.trial_finished(rec, result.best_trial, result.counts)
+        for tracker in self.trackers:
+            try:
+                tracker.trial_finished(frozen, rec)
+            except Exception as exc:  # tracking is a copy of what the store holds: never stop the sweep
+                self.reporter.note(f"note: {type(tracker).__name__} could not log trial {rec.number}: {exc}")
 
         if state == TrialState.FAIL:
             limit = self.spec.budget.max_failures
@@ -382,6 +641,7 @@ class Engine:
                     f"the first {self.stats.started_here} trials all failed, which is probably a bug in the trial; "
                     f"the last error: {self.stats.last_error}"
                 )
+                self.stopping.set()
                 return False
             if limit is not None and self.stats.failed_in_a_row >= limit:
                 self.failing = True
@@ -389,14 +649,20 @@ class Engine:
                     f"{self.stats.failed_in_a_row} trials failed in a row (budget.max_failures); "
                     f"the last error: {self.stats.last_error}"
                 )
+                self.stopping.set()
                 return False
         target = self.spec.metric.target
         if state == TrialState.COMPLETE and target is not None and value is not None and math.isfinite(value):
             reached = value >= target if self.spec.metric.maximize else value <= target
             if reached:
                 self.stop_reason = f"target reached: {self.spec.metric.name} = {value:g} (target {target:g})"
+                self.stopping.set()
                 return False
         return True
+
+
+_STOP = object()
+_WAIT = object()
 
 
 def sweepkit_attrs_of(trial: optuna.Trial) -> dict[str, Any]:

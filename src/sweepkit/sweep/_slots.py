@@ -1,0 +1,311 @@
+"""Where a trial runs: in this process, in a thread, or in a warm worker process, one slot each.
+
+The engine hands a trial to `Executor.call(slot, params, context)`, which behaves like calling the user's
+objective right here: it returns the objective's result, raises `TrialPruned` when the pruner stopped it,
+`TrialInterrupted` when the sweep stopped it (Ctrl+C, `--until`), `WorkerLost` when the process running it
+died, or the user's own exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from sweepkit.errors import SpecError, TrialPruned
+from sweepkit.sweep._function import TrialError, wants_trial
+
+WORKER_START_SECONDS = 120.0  # importing a big training module (torch, transformers) can take a while
+
+
+class TrialInterrupted(Exception):  # noqa: N818 - an outcome, like TrialPruned
+    """The sweep stopped this trial (Ctrl+C, SIGTERM, `--until`): it is queued again, not failed."""
+
+
+class WorkerLost(Exception):  # noqa: N818
+    """The process running the trial died under it (SIGKILL, out of memory, a crash in native code)."""
+
+
+class Context(Protocol):
+    number: int
+    max_steps: int | None
+    sweep: str
+    env: dict[str, str]
+    cancelled: threading.Event
+
+    def report(self, value: float, step: int) -> None: ...
+    def log(self, metrics: dict[str, Any]) -> None: ...
+    def watch(self, pid: int) -> None: ...
+
+
+class Executor(Protocol):
+    slots: int
+
+    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any: ...
+    def cancel(self, slot: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """Calls the objective in the calling thread: the main thread for one worker (so Ctrl+C and the user's
+    signal handlers behave as in a plain script), slot threads for programs (they wait on a subprocess) and
+    for objectives a worker process can't import (a lambda, a function defined in `__main__`)."""
+
+    def __init__(self, objective: Callable[..., Any], slots: int = 1) -> None:
+        self.objective = objective
+        self.pass_trial = wants_trial(objective)
+        self.slots = slots
+        self._contexts: dict[int, Any] = {}
+
+    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any:
+        self._contexts[slot] = context
+        try:
+            return self.objective(params, context) if self.pass_trial else self.objective(params)
+        finally:
+            self._contexts.pop(slot, None)
+
+    def cancel(self, slot: int) -> None:
+        context = self._contexts.get(slot)
+        if context is not None:
+            context.cancelled.set()  # programs stop; a Python function sees it at its next report
+
+    def close(self) -> None:
+        pass
+
+
+def importable_ref(objective: Callable[..., Any]) -> str | None:
+    """`module:qualname` when a fresh process can import the objective by name, else None."""
+    module = getattr(objective, "__module__", None)
+    qualname = getattr(objective, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+class _Worker:
+    """One warm worker process and its two pipes."""
+
+    def __init__(self, slot: int, config: dict[str, Any], env: Mapping[str, str], cwd: Path) -> None:
+        self.slot = slot
+        to_worker = os.pipe()
+        from_worker = os.pipe()
+        child_env = {**os.environ, **env, "SWEEPKIT_WORKER": json.dumps(config)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sweepkit.worker", str(to_worker[0]), str(from_worker[1]), str(os.getpid())],
+            pass_fds=(to_worker[0], from_worker[1]),
+            env=child_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl+C reaches the sweep, which stops workers itself
+        )
+        os.close(to_worker[0])
+        os.close(from_worker[1])
+        self.outbox = os.fdopen(to_worker[1], "w", encoding="utf-8")
+        self.inbox = os.fdopen(from_worker[0], "r", encoding="utf-8")
+        self.ready = False
+        self.killed_because: str | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.outbox.write(json.dumps(message) + "\n")
+            self.outbox.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it died: the next receive says how
+
+    def receive(self) -> dict[str, Any] | None:
+        line = self.inbox.readline()
+        return json.loads(line) if line else None
+
+    def exit_note(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
+    def stop(self, *, grace: float = 2.0) -> None:
+        with contextlib.suppress(OSError):
+            self.outbox.close()
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything the trial started
+        with contextlib.suppress(OSError):
+            self.inbox.close()
+
+    def kill(self, because: str) -> None:
+        self.killed_because = because
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=3)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+class WorkerPool:
+    """N warm worker processes, one per slot, each with its slot's environment (its GPUs).
+
+    Built on our own pipes rather than `multiprocessing`/`concurrent.futures`: those start workers by
+    fork (unsafe in a threaded sweep) or by re-importing the user's `__main__`, and give no way to talk to a
+    trial while it runs, which `trial.report` → the pruner needs."""
+
+    def __init__(
+        self,
+        ref: str,
+        base_dir: Path | None,
+        slot_envs: list[dict[str, str]],
+        *,
+        cwd: Path,
+        timeout: float | None = None,
+    ) -> None:
+        self.config = {"function": ref, "base_dir": str(base_dir) if base_dir else None, "sys_path": sys.path}
+        self.slot_envs = slot_envs
+        self.slots = len(slot_envs)
+        self.cwd = cwd
+        self.timeout = timeout
+        self._workers: dict[int, _Worker] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start every worker and wait until each has imported the function: an import error is a spec
+        error, said once, before any trial runs."""
+        workers = [self._spawn(slot) for slot in range(self.slots)]
+        for worker in workers:
+            self._await_ready(worker)
+
+    def _spawn(self, slot: int) -> _Worker:
+        worker = _Worker(slot, self.config, self.slot_envs[slot], self.cwd)
+        with self._lock:
+            self._workers[slot] = worker
+        return worker
+
+    def _await_ready(self, worker: _Worker) -> None:
+        message = worker.receive()
+        if message is None:
+            raise SpecError(f"a worker process could not start the trial function: it {worker.exit_note()}")
+        if message.get("op") == "error":
+            self.close()
+            raise SpecError(message["error"], key="trial.function")
+        worker.ready = True
+
+    def _worker(self, slot: int) -> _Worker:
+        worker = self._workers.get(slot)
+        if worker is None or worker.proc.poll() is not None:
+            if worker is not None:
+                worker.stop(grace=0)
+            worker = self._spawn(slot)
+            self._await_ready(worker)
+        return worker
+
+    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any:
+        worker = self._worker(slot)
+        context.watch(worker.proc.pid)
+        worker.send(
+            {
+                "op": "trial",
+                "number": context.number,
+                "params": params,
+                "max_steps": context.max_steps,
+                "sweep": context.sweep,
+            }
+        )
+        timer = None
+        if self.timeout is not None:
+            timer = threading.Timer(self.timeout, worker.kill, args=(f"timed out after {self.timeout:g}s",))
+            timer.daemon = True
+            timer.start()
+        try:
+            return self._converse(worker, context)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _converse(self, worker: _Worker, context: Any) -> Any:
+        while True:
+            message = worker.receive()
+            if message is None:
+                return self._died(worker, context)
+            op = message.get("op")
+            if op == "report":
+                try:
+                    context.report(message["value"], message["step"])
+                except TrialPruned:
+                    worker.send({"op": "decision", "prune": True})
+                else:
+                    worker.send({"op": "decision", "prune": False})
+                continue
+            context.log(message.get("metrics") or {})
+            if op == "done":
+                return message.get("result")
+            if op == "pruned":
+                raise TrialPruned(message.get("message") or "pruned")
+            if op == "error":
+                raise _UserError(message["error"], message.get("traceback"))
+            raise WorkerLost(f"worker lost: it sent an unknown message {op!r}")
+
+    def _died(self, worker: _Worker, context: Any) -> Any:
+        note = worker.exit_note()
+        because = worker.killed_because
+        worker.stop(grace=0)
+        with self._lock:
+            self._workers.pop(worker.slot, None)
+        if context.cancelled.is_set():
+            raise TrialInterrupted("interrupted: the sweep was stopped")
+        if because:
+            raise TrialError(because)
+        raise WorkerLost(f"worker lost: its worker process {note}")
+
+    def cancel(self, slot: int) -> None:
+        worker = self._workers.get(slot)
+        if worker is not None:
+            worker.kill("interrupted")
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.send({"op": "exit"})
+        for worker in workers:
+            worker.stop()
+
+
+class _UserError(Exception):
+    """The user's function raised in a worker: its message and traceback, as if it had raised here."""
+
+    def __init__(self, message: str, tb: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.traceback = tb
+
+
+def wait_until(deadline: float, event: threading.Event) -> bool:
+    """Sleep until `deadline` (monotonic) or the event; True when the deadline passed."""
+    return not event.wait(max(0.0, deadline - time.monotonic()))
+
+
+__all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerLost", "WorkerPool", "importable_ref"]
