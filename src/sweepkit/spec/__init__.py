@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
@@ -166,6 +166,11 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
     return SpecError(message, file=file, key=key)
 
 
+def _section(value: Any) -> Any:
+    """A section as the plain dict the rest of sweepkit reads (`resources` is checked by a model)."""
+    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+
+
 def _order(params: list[Parameter], file: str | None, key: str) -> tuple[Parameter, ...]:
     """Dependencies first, declaration order otherwise; a cycle is a user error."""
     by_name = {p.name: p for p in params}
@@ -283,7 +288,7 @@ def _load(
         base_dir=base_dir,
         file=file,
         description=model.description,
-        extra={k: getattr(model, k) for k in _EXTRA_SECTIONS if getattr(model, k)},
+        extra={k: v for k in _EXTRA_SECTIONS if (v := _section(getattr(model, k)))},
         notes=notes,
         resolved=resolved,
         family=layout.family,

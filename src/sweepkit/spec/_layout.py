@@ -15,11 +15,14 @@ from sweepkit.errors import SpecError, did_you_mean
 
 NATIVE_KEYS = (
     "name", "description", "trial", "metric", "strategy", "budget", "storage", "output", "parameters",
-    "constraints", "pruner", "scheduler", "early_terminate", "resources",
+    "constraints", "pruner", "scheduler", "early_terminate", "resources", "tracking",
 )  # fmt: skip
 
 # Top-level keys of the other dialects → their native place ("a.b" = key b of section a).
 ALIASES: dict[str, str] = {
+    # tracking: seed 001's `mlflow:` and a `wandb:` section, at the top or inside hpo:/hyperopt:
+    "mlflow": "tracking.mlflow",
+    "wandb": "tracking.wandb",
     # W&B
     "method": "strategy.name",
     "run_cap": "budget.trials",
@@ -32,6 +35,8 @@ ALIASES: dict[str, str] = {
     "n_trials": "budget.trials",
     "max_trials": "budget.trials",
     "max_runs": "budget.trials",
+    "epochs_per_trial": "budget.steps",  # seed 000's --epochs-per-trial, written in a file
+    "steps_per_trial": "budget.steps",
     "timeout": "budget.timeout",
     "direction": "metric.goal",
     "mode": "metric.goal",
@@ -47,6 +52,7 @@ ALIASES: dict[str, str] = {
     "asha_reduction_factor": "scheduler.reduction_factor",
     "ray_address": "resources.ray_address",
     "resources_per_trial": "resources.per_trial",
+    "backend": "resources.backend",
     # NNI experiment configs
     "searchSpace": "parameters",
     "experimentName": "name",
@@ -67,6 +73,7 @@ IGNORED = {
 }  # fmt: skip
 
 # Section-level synonyms inside native sections (W&B/Optuna spellings).
+_RESOURCE_KEYS = {"max_concurrent": "workers", "n_jobs": "workers", "resources_per_trial": "per_trial"}
 _METRIC_GOALS = {"min": "minimize", "max": "maximize", "minimize": "minimize", "maximize": "maximize"}
 
 # Strategy names of the other dialects → sweepkit's strategy names.
@@ -224,6 +231,18 @@ def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layou
         _put(out, f"{key}.name", value, origin, layout, file=file)
     elif key == "tuner":  # NNI: tuner: {name: TPE, classArgs: {optimize_mode: maximize, seed: 7}}
         _place_tuner(value, origin, out, layout, file)
+    elif key == "resources" and isinstance(value, dict) and isinstance(out.get(key, {}), dict):
+        # seed 002's spellings also inside `resources:`
+        section = out.setdefault("resources", {})
+        layout.origins.setdefault("resources", origin)
+        for sub, sub_value in value.items():
+            native = _RESOURCE_KEYS.get(sub, sub) if isinstance(sub, str) else sub
+            path, sub_origin = f"resources.{native}", f"{origin}.{sub}"
+            if native in section and section[native] != sub_value:
+                first = layout.origins.get(path, path)
+                raise SpecError(f'"{sub_origin}" and "{first}" both set {path}; keep one', file=file, key=sub_origin)
+            section[native] = sub_value
+            layout.origins[path] = sub_origin
     elif isinstance(out.get(key), dict) and isinstance(value, dict):
         for sub, sub_value in value.items():
             _put(out, f"{key}.{sub}", sub_value, f"{origin}.{sub}", layout, file=file)
@@ -300,6 +319,10 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
             file=file,
             key="searchSpaceFile",
         )
+    resources = out.get("resources")
+    if isinstance(resources, dict) and "ray_address" in resources and str(resources.get("backend")).lower() != "ray":
+        where = layout.origins.get("resources.ray_address", "resources.ray_address")
+        layout.notes.append(f"{where} is read, but trials run on this machine unless resources.backend is ray")
     if bare_space:
         layout.origins["parameters"] = ""
     if dialect == "nni":

@@ -308,16 +308,34 @@ def _execute(
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
-    plan = _slots(spec, workers, gpu_ids)
-    n_workers = len(plan)
-    in_workers = n_workers > 1 or any(slot.gpus for slot in plan)
-    objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=in_workers)
-    slot_envs = [slot.env() for slot in plan]
+    on_ray = (spec.extra.get("resources") or {}).get("backend") == "ray"
+    ray_executor: Executor | None = None
+    monitor: Callable[[int, int], Any] | None = None
+    notes: list[str] = []
+    if on_ray:  # trials are Ray tasks on the cluster's nodes; Ray places them and their GPUs
+        from sweepkit.sweep._ray import build_ray_executor
+
+        objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=True)
+        ray_executor = build_ray_executor(spec, objective=objective, workers=workers, workdir=workdir)
+        n_workers = ray_executor.slots
+        slot_envs: list[dict[str, str]] = [{} for _ in range(n_workers)]
+        notes += list(getattr(ray_executor, "notes", []))
+    else:
+        plan = _slots(spec, workers, gpu_ids)
+        n_workers = len(plan)
+        in_workers = n_workers > 1 or any(slot.gpus for slot in plan)
+        objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=in_workers)
+        slot_envs = [slot.env() for slot in plan]
+        notes += plan.notes
+        unmonitored = monitor_unavailable() if in_workers or isinstance(objective, ProgramTrial) else None
+        if unmonitored:
+            notes.append(unmonitored)
+        else:
+            monitor = lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start()  # noqa: E731
     store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
     pruning = early_stopping(spec)
     reporter = RunLog(reporter or Progress(quiet=quiet, verbose=verbose), workdir / EMBEDDED_DIR / "logs", spec.name)
-    unmonitored = monitor_unavailable() if n_workers > 1 or isinstance(objective, ProgramTrial) else None
-    for note in [*spec.notes, *pruning.notes, *plan.notes, *([unmonitored] if unmonitored else [])]:
+    for note in [*spec.notes, *pruning.notes, *notes]:
         reporter.note(f"note: {note}")
     if pruning.name != "none":
         reporter.note(f"early stopping: {pruning.description}")
@@ -328,9 +346,12 @@ def _execute(
             shutil.move(str(spec.output), str(spec.output.with_name(kept)))
         reporter.note(f"note: the previous sweep {spec.name} is kept as {kept}")
     study = _open_study(spec, store, strategy, pruning)
-    executor, note = _executor(spec, objective, n_workers, slot_envs, workdir=workdir)
-    if note:
-        reporter.note(f"note: {note}")
+    if ray_executor is not None:
+        executor = ray_executor
+    else:
+        executor, note = _executor(spec, objective, n_workers, slot_envs, workdir=workdir)
+        if note:
+            reporter.note(f"note: {note}")
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
         lock.local_store = store.journal_path is not None or (store.url or "").startswith("sqlite")
@@ -345,7 +366,7 @@ def _execute(
             pruning=pruning,
             retries=spec.trial.retries,
             slot_envs=slot_envs,
-            monitor=None if unmonitored else lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start(),
+            monitor=monitor,
         )
         recovered = engine.recover()
         if recovered:

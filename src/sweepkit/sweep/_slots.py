@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -301,11 +300,6 @@ class _UserError(Exception):
         super().__init__(message)
         self.message = message
         self.traceback = tb
-
-
-def wait_until(deadline: float, event: threading.Event) -> bool:
-    """Sleep until `deadline` (monotonic) or the event; True when the deadline passed."""
-    return not event.wait(max(0.0, deadline - time.monotonic()))
 
 
 __all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerLost", "WorkerPool", "importable_ref"]
