@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 
-from sweepkit import pruner
+from sweepkit import pruner, tracking
 from sweepkit.errors import SpecError, SweepFailed, UsageError
 from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
@@ -130,6 +130,8 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
     }
     if study.user_attrs.get(ATTR) != meta:
         study.set_user_attr(ATTR, meta)
+    if study.metric_names != [spec.metric.name]:
+        study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
     return study
 
 
@@ -267,10 +269,7 @@ def join(
     _silent_optuna()
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
-    if name not in store.names():
-        known = ", ".join(store.names()) or "none"
-        raise UsageError(f'no sweep "{name}" in {store.describe()} (sweeps there: {known})')
-    meta = store.load(name).user_attrs.get(ATTR) or {}
+    meta = store.load(name).user_attrs.get(ATTR) or {}  # an unknown name: the store lists the known ones
     if not isinstance(meta.get("spec"), dict):
         raise UsageError(f'sweep "{name}" was not started by sweepkit: nothing tells an agent what to run')
     stored_dir = Path(meta.get("base_dir") or workdir)
@@ -289,6 +288,7 @@ def join(
         workers=workers,
         gpu_ids=gpu_ids,
         until=until,
+        agent=True,
     )
 
 
@@ -305,6 +305,7 @@ def _execute(
     workers: int | None,
     gpu_ids: Any,
     until: float | None,
+    agent: bool = False,
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
@@ -346,6 +347,9 @@ def _execute(
             shutil.move(str(spec.output), str(spec.output.with_name(kept)))
         reporter.note(f"note: the previous sweep {spec.name} is kept as {kept}")
     study = _open_study(spec, store, strategy, pruning)
+    trackers = tracking.build(spec, note=reporter.note)
+    for tracker in trackers:
+        tracker.sweep_started(spec, study)  # a tracking server that is down stops the run before any trial
     if ray_executor is not None:
         executor = ray_executor
     else:
@@ -367,7 +371,11 @@ def _execute(
             retries=spec.trial.retries,
             slot_envs=slot_envs,
             monitor=monitor,
+            trackers=trackers,
         )
+        if agent or not lock.alone():
+            # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
+            study.sampler.reseed_rng()
         recovered = engine.recover()
         if recovered:
             reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
@@ -391,6 +399,11 @@ def _execute(
             executor.close()
             result = engine.result()
             write_outputs(result, spec.resolved)
+            for tracker in trackers:  # after the outputs: trackers attach trials.csv and the report
+                try:
+                    tracker.sweep_finished(result)
+                except Exception as exc:  # a copy of what the store holds: never lose the sweep over it
+                    reporter.note(f"note: {type(tracker).__name__} could not finish: {exc}")
             reporter.finished(result)
     if interrupted:
         raise KeyboardInterrupt

@@ -65,6 +65,8 @@ class Heartbeat(threading.Thread):
                 self.beat()
                 self.check()
             except Exception:  # a store hiccup must not kill the thread; the loop's own calls will say so
+                # Beats could not get through meanwhile: silence is no evidence, start watching afresh.
+                self._seen.clear()
                 continue
 
     def stop(self) -> None:

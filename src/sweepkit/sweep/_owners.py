@@ -28,6 +28,7 @@ class RunLock:
         # The store lives on this machine's disk (the embedded journal, a journal or SQLite file): every run
         # that can write to it is on this machine, so the locks here see all of them.
         self.local_store = False
+        self.dead: set[int] = set()  # PIDs of this machine's runs of this sweep whose locks we found free
 
     def __enter__(self) -> RunLock:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -44,9 +45,12 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def alive(self, pid: int) -> bool:
-        """Is the run of this sweep with that PID, on this machine, still alive (holding its lock)?"""
+    def is_dead(self, pid: int) -> bool:
+        """Did the run of this sweep with that PID, started from this folder on this machine, die? Only a
+        lock found free says so: no lock file here may mean another machine with the same hostname."""
         if pid == os.getpid():
+            return False
+        if pid in self.dead:
             return True
         path = self.folder / f"{self.sweep}@{socket.gethostname()}@{pid}.lock"
         try:
@@ -56,10 +60,11 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
+            return False
         finally:
             os.close(fd)
-        return False
+        self.dead.add(pid)
+        return True
 
     def alone(self) -> bool:
         """No other run of this sweep can write to the store: no race for its budget is possible."""
@@ -86,6 +91,8 @@ class RunLock:
                         started = float(json.loads(os.pread(fd, 4096, 0) or b"{}").get("started", 0))
                         earliest = min(earliest, started)
                     continue
+                with contextlib.suppress(ValueError):
+                    self.dead.add(int(path.stem.rpartition("@")[2]))
                 with contextlib.suppress(OSError):  # we got it: its run is gone
                     path.unlink()
             finally:

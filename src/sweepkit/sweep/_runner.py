@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepkit.errors import SweepFailed, TrialPruned
+from sweepkit.errors import StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
 from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
@@ -238,7 +238,7 @@ class Engine:
         beat = t.system_attrs.get(BEAT)
         if isinstance(beat, dict) and beat.get("owner"):
             host, _, pid = str(beat["owner"]).rpartition(":")
-            return host == self.owner.rpartition(":")[0] and not self.lock.alive(int(pid or 0))
+            return host == self.owner.rpartition(":")[0] and pid.isdigit() and self.lock.is_dead(int(pid))
         # No heartbeat yet (a short trial): only a store on this machine's disk can tell by start time; a
         # shared database may hold other machines' live trials, found by heartbeats instead.
         return self.lock.local_store and t.datetime_start.timestamp() < cutoff  # type: ignore[union-attr]
@@ -542,6 +542,11 @@ class Engine:
             finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": exc.message, "tb": exc.traceback}
         except TrialError as exc:
             finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": str(exc)}
+        except StoreError:  # the store is down (a report could not be written): the sweep stops, saying so
+            with self._mutex:
+                self._running.pop(slot, None)
+            self._stop_sampler(sampler)
+            raise
         except Exception as exc:  # the user's code failed: record it and go on with the sweep
             tb = traceback.format_exc().rstrip().splitlines()[-TRACEBACK_LINES:]
             error = f"{type(exc).__name__}: {exc}"
@@ -611,7 +616,7 @@ class Engine:
             trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), **attrs})
         try:
             frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-        except RuntimeError as exc:  # another run declared it lost (no heartbeat) and queued it again
+        except (RuntimeError, ValueError) as exc:  # another run declared it lost and queued it again
             self.reporter.note(f"note: trial {trial.number} finished after it was declared lost: {exc}")
             return True
 
