@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shlex
 import signal
@@ -40,6 +41,7 @@ def _timeout(value: str) -> str:
 
 
 def _scale_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end (SWEEPKIT_NO_REPORT=1)")
     p.add_argument("--workers", "-j", type=int, help="trials at once (resources.workers, n_jobs, max_concurrent)")
     p.add_argument("--gpu-ids", metavar="IDS", help='GPUs to use, e.g. "0,1" (resources.gpu_ids)')
     p.add_argument(
@@ -212,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepkitError as exc:
         if args.debug:
             traceback.print_exc()
-        label = "error" if exc.exit_code == EXIT_USAGE else "sweep failed"
+        # "sweep failed" where a sweep ran; `ls`/`status`/... that cannot reach the store merely failed.
+        failed = exc.exit_code != EXIT_USAGE and args.command in ("run", "agent")
+        label = "sweep failed" if failed else "error"
         print(f"sweepkit: {label}: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except ExprError as exc:  # a `when`/`expr`/constraint of the sweep file that cannot be computed
@@ -367,30 +371,62 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
         print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
-    until = _until(args)
+    _until(args)  # a bad --until is said before anything starts
     if args.exclusive and _another_run_alive(source, args):
         return EXIT_OK
-    previous = signal.signal(signal.SIGTERM, _terminated)  # `kill`, cron's timeout: stop cleanly, like Ctrl+C
+    return _sweep(
+        args,
+        sweepkit.run,
+        source,
+        trials=args.trials,
+        steps=args.steps,
+        timeout=timeout,
+        seed=args.seed,
+        fresh=args.fresh,
+        overrides=args.overrides,
+    )
+
+
+def _sweep(args: argparse.Namespace, call: Any, *source: Any, **options: Any) -> int:
+    """`run` and `agent`: SIGTERM (`kill`, cron's timeout) stops the sweep cleanly, like Ctrl+C; the
+    report follows a sweep that ended."""
+    options.update(
+        storage=args.storage,
+        quiet=args.quiet,
+        verbose=args.verbose,
+        stream=args.stream,
+        workers=args.workers,
+        gpu_ids=_gpu_ids(args),
+        until=_until(args),
+    )
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        sweepkit.run(
-            source,
-            stream=args.stream,
-            trials=args.trials,
-            steps=args.steps,
-            timeout=timeout,
-            seed=args.seed,
-            storage=args.storage,
-            fresh=args.fresh,
-            quiet=args.quiet,
-            verbose=args.verbose,
-            overrides=args.overrides,
-            workers=args.workers,
-            gpu_ids=_gpu_ids(args),
-            until=until,
-        )
+        result = call(*source, **options)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    _auto_report(result, args)
     return EXIT_OK
+
+
+def _auto_report(result: Any, args: argparse.Namespace) -> None:
+    """The report at the end of every `run` and `agent`: figures and report.html beside the results.
+    A report that can't be made is a note, never a failed sweep (its results are already written)."""
+    if args.no_report or os.environ.get("SWEEPKIT_NO_REPORT"):
+        return
+    try:
+        from sweepkit.report import write_report
+        from sweepkit.store import Store
+
+        paths = write_report(Store(result.storage), result.name, run_files=False)
+    except ImportError as exc:
+        print(f"sweepkit: note: no report ({exc.name} is missing): pip install 'sweepkit[report]'", file=sys.stderr)
+        return
+    except Exception as exc:  # noqa: BLE001 - the sweep is done and saved; say why the report isn't
+        print(f"sweepkit: note: the report could not be made: {_one_line(exc)}", file=sys.stderr)
+        return
+    html = next((p for p in paths if p.name == "report.html"), None)
+    if html is not None and not args.quiet:
+        print(f"report: {html}", file=sys.stderr)
 
 
 def _gpu_ids(args: argparse.Namespace) -> list[int] | None:
@@ -426,22 +462,7 @@ def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
 def cmd_agent(args: argparse.Namespace) -> int:
     from sweepkit.sweep import join
 
-    until = _until(args)
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        join(
-            args.name,
-            storage=args.storage,
-            workers=args.workers,
-            quiet=args.quiet,
-            verbose=args.verbose,
-            stream=args.stream,
-            gpu_ids=_gpu_ids(args),
-            until=until,
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return EXIT_OK
+    return _sweep(args, join, args.name)
 
 
 # -- ls / status / best ------------------------------------------------------------------------------------
@@ -512,11 +533,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if best is not None:
         shown = _params(best.params, 400)
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
-    table = Table("trial", "state", "value", "seconds", "params / error")
-    for t in result.trials[-args.last :]:
+    from sweepkit.resources import format_resources
+
+    shown = result.trials[-args.last :]
+    used = any(t.resources for t in shown)  # CPU, memory and GPU use, where trials were monitored
+    table = Table("trial", "state", "value", "seconds", *(["resources"] if used else []), "params / error")
+    for t in shown:
         detail = t.error or t.reason or _params(t.params)
         seconds = f"{t.duration:.1f}" if t.duration else "-"
-        table.add_row(str(t.number), t.state, _fmt(t.value), seconds, detail)
+        extra = [format_resources(t.resources) or "-"] if used else []
+        table.add_row(str(t.number), t.state, _fmt(t.value), seconds, *extra, detail)
     console.print(table)
     return EXIT_OK
 

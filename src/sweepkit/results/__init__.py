@@ -39,6 +39,23 @@ class SweepResult:
     stop_reason: str = ""
     dialect: str = "native"
     extra: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None  # the store's URL (None: embedded), kept out of the output files
+    max_steps: int | None = None  # budget.steps, when the sweep set it: a trial's full budget of steps
+
+    @property
+    def steps(self) -> dict[str, Any] | None:
+        """Training steps spent, against the full-budget equivalent: what the same trials would have spent with
+        no early stopping (each pruned one run to budget.steps, or, when that is not set, to the longest
+        complete trial's steps). None when no trial reported a step."""
+        ran = [t for t in self.trials if t.steps is not None and t.state in ("COMPLETE", "PRUNED", "FAILED")]
+        if not ran:
+            return None
+        complete = [t.steps for t in ran if t.state == "COMPLETE" and t.steps is not None]
+        per_trial = self.max_steps or max(complete or [t.steps or 0 for t in ran])
+        spent = sum(t.steps or 0 for t in ran)
+        full = sum(max(per_trial, t.steps or 0) if t.state == "PRUNED" else t.steps or 0 for t in ran)
+        saved = 100.0 * (1 - spent / full) if full else 0.0
+        return {"spent": spent, "full_budget": full, "saved_percent": round(saved, 1), "steps_per_trial": per_trial}
 
     @property
     def best_trial(self) -> TrialRecord | None:
@@ -83,9 +100,24 @@ class SweepResult:
             "strategy_reason": self.strategy_reason,
             "stop_reason": self.stop_reason,
             "dialect": self.dialect,
+            "steps": self.steps,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **self.extra,
         }
+
+
+def steps_line(result: SweepResult) -> str | None:
+    """`status` and the end-of-run summary: the steps spent and what early stopping saved."""
+    steps = result.steps
+    if steps is None:
+        return None
+    spent, full, per_trial = steps["spent"], steps["full_budget"], steps["steps_per_trial"]
+    if spent >= full:
+        return f"steps: {spent:,} spent ({per_trial:,} per trial, none saved by early stopping)"
+    return (
+        f"steps: {spent:,} spent of {full:,} at full budget ({per_trial:,} per trial): "
+        f"{steps['saved_percent']:g}% saved by early stopping"
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -102,10 +134,15 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n"
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the umask can only be read by setting it
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for sharing, as a plain open() would
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -181,6 +218,7 @@ __all__ = [
     "counts_toward_budget",
     "own_state",
     "record",
+    "steps_line",
     "to_json",
     "write_outputs",
 ]

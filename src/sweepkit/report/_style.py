@@ -1,0 +1,33 @@
+"""One look for every figure, PNG or HTML: each trial state has its colour, marker and legend name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StateStyle:
+    colour: str
+    marker: str  # matplotlib marker
+    symbol: str  # plotly marker symbol
+    name: str
+
+
+# Colour-blind-safe pairs (blue/orange) for the two states seen most; failed ones also differ by shape.
+STATES = {
+    "COMPLETE": StateStyle("#1f77b4", "o", "circle", "complete"),
+    "PRUNED": StateStyle("#ff7f0e", "v", "triangle-down", "pruned"),
+    "FAILED": StateStyle("#d62728", "x", "x", "failed"),
+    "INFEASIBLE": StateStyle("#9467bd", "s", "square", "infeasible"),
+    "RUNNING": StateStyle("#7f7f7f", "o", "circle-open", "running"),
+    "WAITING": StateStyle("#c7c7c7", "o", "circle-open", "waiting"),
+}
+# Learning curves: stopped trials first, complete ones over them (they are the ones that reach the end).
+CURVE_ORDER = ("PRUNED", "FAILED", "INFEASIBLE", "WAITING", "RUNNING", "COMPLETE")
+BEST = "#d62728"  # the best trial's star and the best-so-far line
+BEST_SO_FAR = "#2ca02c"
+
+
+def colormap(maximize: bool) -> str:
+    """Brighter is better in every figure: viridis ends in yellow at the best values."""
+    return "viridis" if maximize else "viridis_r"
