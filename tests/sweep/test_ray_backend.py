@@ -240,7 +240,9 @@ def _cluster(ray: Any, root: Path) -> Iterator[Cluster]:
         nodes.append(_start_node(worker_args, root / "worker.log"))
         _wait_started(nodes[1], root / "worker.log", deadline)
         address = f"127.0.0.1:{port}"
+        sigterm = signal.getsignal(signal.SIGTERM)  # ray.init replaces it; later tests expect the default
         ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level="WARNING")
+        signal.signal(signal.SIGTERM, sigterm)
         try:
             alive: list[dict[str, Any]] = []
             while time.monotonic() < deadline:

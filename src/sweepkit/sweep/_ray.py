@@ -17,6 +17,7 @@ import itertools
 import logging
 import math
 import os
+import signal
 import socket
 import sys
 import threading
@@ -358,6 +359,9 @@ class RayExecutor:
                     )
                 _CONNECTION.users += 1
                 return True
+            # ray.init installs its own SIGTERM handler in the driver; the sweep's own (stop cleanly: trials
+            # interrupted and queued) must stay in charge, so it is put back.
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
             try:
                 ray.init(
                     address=address,
@@ -371,6 +375,11 @@ class RayExecutor:
                     f"cannot connect to the Ray cluster at {where}: {_first_line(exc)} "
                     "(start one with `ray start --head`, or fix resources.ray_address)"
                 ) from None
+            finally:
+                if threading.current_thread() is threading.main_thread():
+                    for sig, handler in handlers.items():
+                        if handler is not None:
+                            signal.signal(sig, handler)
             _CONNECTION.address, _CONNECTION.users = address, 1
         if target is None:
             self.notes.append("no resources.ray_address: trials run on a Ray instance of this machine")
