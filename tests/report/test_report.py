@@ -341,3 +341,19 @@ def test_infeasible_points_are_marked_but_never_on_the_timeline(workdir: Path) -
     timeline = draw_timeline(data)
     assert not isinstance(timeline, str)
     assert f"Timeline: {len(result.trials) - infeasible} trials on 1 worker" in timeline.texts[0].get_text()
+
+
+def test_sweepkit_run_ends_with_the_report(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepkit.cli import main
+
+    monkeypatch.delenv("SWEEPKIT_NO_REPORT", raising=False)
+    (workdir / "obj.py").write_text("def f(params):\n    return (params['x'] - 0.3) ** 2\n")
+    (workdir / "s.yaml").write_text(
+        "name: auto\ntrial: {function: 'obj:f'}\nmetric: {name: loss}\n"
+        "parameters: {x: {min: 0.0, max: 1.0}}\nbudget: {trials: 4}\n"
+    )
+    assert main(["run", "s.yaml", "-q", "--no-report"]) == 0
+    assert not (workdir / "sweeps" / "auto" / "report.html").exists()
+    assert main(["run", "s.yaml", "-q", "--trials", "5"]) == 0
+    assert (workdir / "sweeps" / "auto" / "report.html").exists()
+    assert "5 complete" in (workdir / "sweeps" / "auto" / "summary.txt").read_text()  # all five, the resumed run's too

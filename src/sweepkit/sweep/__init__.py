@@ -398,6 +398,7 @@ def _execute(
                 timer.cancel()
             executor.close()
             result = engine.result()
+            result.storage = spec.storage  # where `sweepkit report` finds it
             write_outputs(result, spec.resolved)
             for tracker in trackers:  # after the outputs: trackers attach trials.csv and the report
                 try:
