@@ -18,5 +18,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
+
 # `sweepkit run` writes a report at its end (plots: seconds each); tests that want one ask for it.
 os.environ.setdefault("SWEEPKIT_NO_REPORT", "1")

@@ -172,3 +172,40 @@ def test_seed_004_sweep_config_runs_offline_against_a_wandb_script(
         assert trial.params["max_epochs"] == 50 and trial.params["optimizer"] in ("adam", "adamw", "sgd")
         folder = workdir / "sweeps" / "sweep_config" / "trials" / str(trial.number) / "wandb"
         assert list(folder.glob("offline-run-*/run-*.wandb"))
+
+
+def _torch_or_skip() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pytest.skip("examples/gpu trains with PyTorch: pip install torch==2.13.0 (CPU build)")
+
+
+def test_gpu_example_loads_with_its_gpu_slots(tmp_path: Path) -> None:
+    workdir = _copy("gpu", tmp_path)
+    spec = sweepkit.load_spec(workdir / "sweep.yaml", cwd=workdir)
+    assert spec.extra["resources"]["gpus_per_trial"] == 0.5
+    assert spec.trial.program == "train.py" and spec.budget.steps == 8
+
+
+def test_gpu_example_runs_on_cpu_two_at_a_time(tmp_path: Path) -> None:
+    """Without a GPU the same program trains on the CPU: the GPU share is dropped by an override."""
+    _torch_or_skip()
+    workdir = _copy("gpu", tmp_path)
+    overrides = ["resources.gpus_per_trial=null", "parameters.epochs.value=2", "budget.steps=2"]
+    result = sweepkit.run(workdir / "sweep.yaml", trials=2, workers=2, quiet=True, cwd=workdir, overrides=overrides)
+    assert result.counts["FAILED"] == 0, [t.error for t in result.trials]
+    assert result.counts["COMPLETE"] + result.counts["PRUNED"] == 2
+    assert all(t.metrics.get("device") == "cpu" for t in result.trials if t.state == "COMPLETE")
+
+
+def test_gpu_example_on_a_gpu(tmp_path: Path) -> None:
+    from sweepkit.resources import discover
+
+    _torch_or_skip()
+    if not discover():
+        pytest.skip("no NVIDIA GPU found through NVML on this machine (checked on a lent H100: RESULTS.md)")
+    workdir = _copy("gpu", tmp_path)
+    result = sweepkit.run(workdir / "sweep.yaml", trials=4, workers=2, quiet=True, cwd=workdir)
+    done = [t for t in result.trials if t.state == "COMPLETE"]
+    assert done and all(t.metrics["device"] == "cuda" and t.resources.get("gpus") for t in done)

@@ -578,11 +578,7 @@ def test_evaluate_accepts_any_mapping() -> None:
 def test_module_never_uses_eval_exec_or_compile() -> None:
     source = Path(expr_module.__file__).read_text()
     tree = ast.parse(source)
-    called = {
-        node.func.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    }
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert not called & {"eval", "exec", "compile", "__import__", "getattr"}
 
 
@@ -672,9 +668,7 @@ def _extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(children, st.lists(st.tuples(compare_ops, children), min_size=1, max_size=3)).map(
             lambda t: "(" + t[0] + "".join(f" {op} {right}" for op, right in t[1]) + ")"
         ),
-        st.tuples(children, st.sampled_from(["and", "or"]), children).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"
-        ),
+        st.tuples(children, st.sampled_from(["and", "or"]), children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(children, children, children).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
         st.tuples(st.sampled_from(sorted(expr_module._FUNCTIONS)), st.lists(children, max_size=3)).map(
             lambda t: f"{t[0]}({', '.join(t[1])})"

@@ -110,9 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs-per-trial", "--steps", dest="steps", type=int, metavar="N",
         help="the most steps (epochs) a trial trains for: budget.steps, $SWEEPKIT_MAX_STEPS, the pruners' top rung",
     )  # fmt: skip
-    p.add_argument(
-        "--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)'
-    )
+    p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
     p.add_argument("--timeout-hours", type=float, help="the timeout in hours (seed guides' spelling)")
     p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
@@ -268,7 +266,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     console = Console()
     spec = load_spec(_source(args), args.overrides)
-    store, strategy = prepare(spec, cwd=Path.cwd())
+    store, strategy, pruning = prepare(spec, cwd=Path.cwd())
     label = args.file or "the --param flags"
     console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
     budget = []
@@ -283,6 +281,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     picked = strategy.name
     if spec.strategy_name != strategy.name:
         picked = f"{spec.strategy_name} → {strategy.name}"
+    if spec.family and spec.family not in picked:  # seed 002's words: `combined → tpe`, `asha → random`
+        picked = f"{spec.family} → {picked}"
     console.print(f"strategy: {picked} ({strategy.reason})")
     table = Table("parameter", "values", "when", box=None, pad_edge=False)
     for name, what, when in spec.space.describe():
@@ -296,9 +296,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
     else:
         console.print("grid size: continuous (infinite)")
-    from sweepkit.sweep import early_stopping
-
-    pruning = early_stopping(spec)
     console.print(f"early stopping: {pruning.description}", soft_wrap=True, highlight=False)
     for line in pruning.rungs:
         console.print(f"  {line}", soft_wrap=True, highlight=False)

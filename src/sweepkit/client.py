@@ -192,6 +192,7 @@ class Run:
     trial: int | None
     sweep: str | None
     seed: int | None
+    max_steps: int | None  # the sweep's budget.steps (--epochs-per-trial): train for this many steps at most
 
     def __init__(
         self,
@@ -201,6 +202,7 @@ class Run:
         trial: int | None = None,
         sweep: str | None = None,
         seed: int | None = None,
+        max_steps: int | None = None,
         trial_dir: str | None = None,
         channel: str | None = None,
         stop_file: str | None = None,
@@ -210,6 +212,7 @@ class Run:
         self.trial = trial
         self.sweep = sweep
         self.seed = seed
+        self.max_steps = max_steps
         self._trial_dir = trial_dir
         self._channel = channel
         self._stop_file = stop_file
@@ -341,6 +344,7 @@ def init(defaults: Mapping[str, Any] | None = None, *, config: Mapping[str, Any]
         trial=_env_int("SWEEPKIT_TRIAL"),
         sweep=os.environ.get("SWEEPKIT_SWEEP") or None,
         seed=_env_int("SWEEPKIT_TRIAL_SEED"),
+        max_steps=_env_int("SWEEPKIT_MAX_STEPS"),
         trial_dir=os.environ.get("SWEEPKIT_TRIAL_DIR") or None,
         channel=os.environ.get("SWEEPKIT_CHANNEL") or None,
         stop_file=os.environ.get("SWEEPKIT_STOP_FILE") or None,

@@ -309,8 +309,7 @@ class _Checker:
             parts, root = _dotted_name(node)
             if not isinstance(root, ast.Name):
                 raise self.fail(
-                    f'attribute access (".{node.attr}") is only allowed in dotted '
-                    "parameter names such as optimizer.lr"
+                    f'attribute access (".{node.attr}") is only allowed in dotted parameter names such as optimizer.lr'
                 )
             self.add_name(parts)
         elif isinstance(node, (ast.List, ast.Tuple)):
@@ -360,8 +359,7 @@ class _Checker:
             raise self.fail(f'names starting with "_" are not allowed ("{name}")')
         if name not in _FUNCTIONS:
             raise self.fail(
-                f'"{name}" is not an allowed function{_did_you_mean(name, _FUNCTIONS)}; '
-                f"allowed functions: {allowed}"
+                f'"{name}" is not an allowed function{_did_you_mean(name, _FUNCTIONS)}; allowed functions: {allowed}'
             )
         if node.keywords:
             raise self.fail(f"keyword arguments are not supported (in {name}(...))")
@@ -371,9 +369,7 @@ class _Checker:
     @staticmethod
     def operator_problem(op: ast.AST) -> str:
         symbol = _OPERATOR_SYMBOLS.get(type(op), type(op).__name__)
-        return (
-            f'the operator "{symbol}" is not allowed (allowed: + - * / // % ** and comparisons, and, or, not)'
-        )
+        return f'the operator "{symbol}" is not allowed (allowed: + - * / // % ** and comparisons, and, or, not)'
 
 
 def _parse_and_check(text: object) -> tuple[ast.expr, list[str]]:
@@ -553,9 +549,7 @@ def compile_expr(text: str, allowed_names: Iterable[str] | None = None) -> Expr:
         if unknown:
             label = "name" if len(unknown) == 1 else "names"
             described = ", ".join(f'"{name}"{_did_you_mean(name, allowed)}' for name in unknown)
-            raise ExprError(
-                f"{_show(text)} uses unknown {label} {described}; allowed names: {_list_names(allowed)}"
-            )
+            raise ExprError(f"{_show(text)} uses unknown {label} {described}; allowed names: {_list_names(allowed)}")
     expr = Expr(text=text, names=frozenset(names))
     object.__setattr__(expr, "_tree", tree)
     return expr

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sweepkit.results import SweepResult, TrialRecord
+from sweepkit.results import SweepResult, TrialRecord, steps_line
 from sweepkit.space import flatten
 from sweepkit.spec._units import format_duration
 
@@ -101,6 +101,9 @@ class Progress:
         best = result.best_trial
         self.console.print(f"sweep {result.name} stopped: {result.stop_reason}")
         self.console.print(f"trials: {counts or 'none'}")
+        steps = steps_line(result)
+        if steps is not None:
+            self.console.print(steps)
         if best is not None:
             self.console.print(
                 f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}"

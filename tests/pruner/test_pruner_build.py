@@ -219,7 +219,6 @@ HYPERBAND_RUNGS = [
         ({"pruner": {"type": "hyperband", "min_resource": 1, "reduction_factor": 3}, "max_steps": 9}, "pruner"),
         ({"pruner": {"type": "HyperbandPruner", "max_resource": 9}}, "pruner"),
         ({"scheduler": {"type": "hyperband", "max_t": 9, "reduction_factor": 3}}, "scheduler"),
-        ({"strategy": "combined", "max_steps": 9}, "strategy combined"),
         ({"strategy": "hyperband", "max_steps": 9}, "strategy hyperband"),
     ],
 )
@@ -253,6 +252,18 @@ def test_strategy_asha_is_asha_with_min_resource_from_the_steps() -> None:
     pruned, _ = drive(pruning, [falling(b) for b in BASES], range(1, 10))
     assert pruned == {2: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 10: 1, 11: 1}
     assert make(strategy="asha").pruner._min_resource is None  # auto: set when the first trial finishes
+
+
+def test_strategy_combined_is_asha_from_2_27_of_the_steps() -> None:
+    # TPE + ASHA: the first rung at 2/27 of the steps (at least step 1), then x3, the best third kept at each
+    pruning = make(strategy="combined", max_steps=27)
+    assert (pruning.name, pruning.source) == ("successive_halving", "strategy combined")
+    assert pruning.rungs == ["rungs at steps 2, 6, 18 (keep the best 1/3)"]
+    assert make(strategy="combined", max_steps=100).rungs == ["rungs at steps 7, 21, 63 (keep the best 1/3)"]
+    # with 9 steps the rungs are 1 and 3: the ASHA of the hand-worked cases above
+    pruned, _ = drive(make(strategy="combined", max_steps=9), [falling(b) for b in BASES], range(1, 10))
+    assert pruned == ASHA_PRUNED
+    assert make(strategy="combined").pruner._min_resource == 1  # no budget.steps: from step 1
 
 
 @pytest.mark.parametrize("strategy", ["random", "tpe", "optuna", "grid", "auto"])

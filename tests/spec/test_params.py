@@ -302,9 +302,7 @@ def test_nested_parameters_flatten_to_dotted_names() -> None:
         "optimizer.name",
         "batch",
     ]
-    point = SearchSpace(tuple(params)).sample(
-        optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-    )
+    point = SearchSpace(tuple(params)).sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask())
     assert nest(point)["optimizer"]["betas"]["b2"] == 0.999
 
 

@@ -124,3 +124,55 @@ def test_cli_exit_codes_for_store_faults(tmp_path: Path, capsys: pytest.CaptureF
 def test_redact_hides_passwords() -> None:
     assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
     assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def _open_at_once(barrier: Any) -> None:
+    global _BARRIER
+    _BARRIER = barrier
+
+
+_BARRIER: Any = None
+
+
+def _open_store(url: str) -> str:
+    _BARRIER.wait(timeout=60)
+    try:
+        Store(url).storage  # noqa: B018  (opening creates Optuna's tables on a fresh database)
+        return "ok"
+    except Exception as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_agents_opening_a_fresh_database_at_once(server: str) -> None:
+    """Six agents started together on an empty database all create Optuna's tables at the same moment."""
+    import multiprocessing
+
+    db = f"sk_fresh_{uuid.uuid4().hex[:8]}"
+    if server == "postgresql":
+        _server(5432, "PostgreSQL")
+        import psycopg
+
+        def admin(sql: str) -> None:
+            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
+
+        url, drop = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", f"DROP DATABASE {db} WITH (FORCE)"
+    else:
+        _server(3306, "MariaDB")
+        import pymysql
+
+        def admin(sql: str) -> None:
+            conn = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+            with conn, conn.cursor() as cursor:
+                cursor.execute(sql)
+
+        url, drop = f"mysql+pymysql://root@127.0.0.1:3306/{db}", f"DROP DATABASE {db}"
+    admin(f"CREATE DATABASE {db}")
+    try:
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(6)
+        with context.Pool(6, initializer=_open_at_once, initargs=(barrier,)) as pool:
+            assert pool.map(_open_store, [url] * 6) == ["ok"] * 6
+    finally:
+        admin(drop)

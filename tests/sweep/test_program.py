@@ -110,7 +110,7 @@ def test_program_path_is_relative_to_the_sweep_file(workdir: Path) -> None:
     assert [t.state for t in result.trials] == ["COMPLETE"] * 2
 
 
-NASTY = ["a; touch PWNED", "$(touch PWNED)", "`touch PWNED`", "it's \"quoted\"", "with space", "new\nline", "--x=1"]
+NASTY = ["a; touch PWNED", "$(touch PWNED)", "`touch PWNED`", 'it\'s "quoted"', "with space", "new\nline", "--x=1"]
 
 
 def test_no_parameter_value_can_inject_a_command(workdir: Path) -> None:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from sweepkit.store import Store
 
 SWEEPKIT = [sys.executable, "-m", "sweepkit"]
 
-TRAIN = '''
+TRAIN = """
 import json, os, time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ def objective(params, trial):
     if params.get("boom") and params["x"] < 0.2:
         raise ValueError("bad x")
     return {"score": params["x"], "pid": os.getpid(), "start": start, "end": time.time()}
-'''
+"""
 
 
 def _spec(name: str, trials: int, **extra: object) -> dict[str, object]:

@@ -490,17 +490,29 @@ def _max_resource_for(low: int, rf: int, brackets: int) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # Strategies (seed 002's table): the early stopping a strategy word implies when no section sets one.
 
-STRATEGY_DEFAULTS = {"asha": "asha", "hyperband": "hyperband", "combined": "hyperband"}
+STRATEGY_DEFAULTS = {"asha": "asha", "hyperband": "hyperband", "combined": "combined"}
+# `combined`'s rungs: the first at 2/27 of a trial's steps (at least step 1), then x3, the best 1/3 kept at each.
+# A first rung at step 1 (Ray's ASHA default) did worse in benchmarks/multifidelity.py's screen (RESULTS.md).
+COMBINED_REDUCTION_FACTOR = 3
+COMBINED_FIRST_RUNG = 2 / 27
+
+
+def combined_rungs(max_steps: int | None) -> tuple[int, int]:
+    """(min_resource, reduction_factor) of `combined`'s ASHA for trials of `max_steps` steps."""
+    first = max(1, round(max_steps * COMBINED_FIRST_RUNG)) if max_steps else 1
+    return first, COMBINED_REDUCTION_FACTOR
 
 
 def from_strategy(strategy: str, *, max_steps: int | None, where: Where) -> Built | None:
     kind = STRATEGY_DEFAULTS.get(word(strategy))
     if kind == "asha":
         built = _sha({}, max_steps, where, "strategy")
-        built.description += f" (strategy {word(strategy)}'s early stopping)"
-        return built
-    if kind == "hyperband":
+    elif kind == "hyperband":
         built = _hyperband({}, max_steps, where, "strategy")
-        built.description += f" (strategy {word(strategy)}'s early stopping)"
-        return built
-    return None
+    elif kind == "combined":
+        first, rf = combined_rungs(max_steps)
+        built = _sha({"min_resource": first, "reduction_factor": rf}, max_steps, where, "strategy")
+    else:
+        return None
+    built.description += f" (strategy {word(strategy)}'s early stopping)"
+    return built

@@ -125,32 +125,16 @@ def draw_history(data: ReportData) -> Figure | str:
     ax = fig.add_subplot()
     n = len(data.trials)
     size = _marker_size(n)
-    if pruned.any():
-        s = STATES["PRUNED"]
-        ax.scatter(
-            data.number[pruned],
-            data.value[pruned],
-            s=size,
-            marker=s.marker,
-            color=s.colour,
-            alpha=0.55,
-            linewidths=0,
-            label=f"pruned ({pruned.sum():,}), at its last reported value",
-            rasterized=True,
-        )
+    groups = [
+        (pruned, "PRUNED", 0.55, f"pruned ({pruned.sum():,}), at its last reported value"),
+        (done, "COMPLETE", 0.8, f"complete ({done.sum():,})"),
+    ]
+    for mask, state, alpha, label in groups:
+        if mask.any():
+            look = STATES[state]
+            ax.scatter(data.number[mask], data.value[mask], s=size, marker=look.marker, color=look.colour,
+                       alpha=alpha, linewidths=0, label=label, rasterized=True)  # fmt: skip
     if done.any():
-        s = STATES["COMPLETE"]
-        ax.scatter(
-            data.number[done],
-            data.value[done],
-            s=size,
-            marker=s.marker,
-            color=s.colour,
-            alpha=0.8,
-            linewidths=0,
-            label=f"complete ({done.sum():,})",
-            rasterized=True,
-        )
         order = np.argsort(data.number[done], kind="stable")
         xs, ys = data.number[done][order], data.value[done][order]
         best_so_far = np.maximum.accumulate(ys) if data.maximize else np.minimum.accumulate(ys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,7 @@ class TrialRecord:
     # gpu_util_mean/max, gpu_mem_peak_mb, plus the devices it was given ("gpus": "0,1").
     resources: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
+    steps: int | None = None  # training steps it spent (steps_spent); None when it reported no step
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -62,7 +64,20 @@ class TrialRecord:
             "reason": self.reason,
             "resources": self.resources,
             "worker": self.worker,
+            "steps": self.steps,
         }
+
+
+def steps_spent(reported: Mapping[int, float]) -> int | None:
+    """Training steps a trial spent, from the steps it reported: its last step, plus one when it counts from 0.
+
+    Optuna's pruners and W&B count steps from 0 (`for epoch in range(n): report(value, epoch)`), so a trial
+    that reported steps 0..s trained s + 1 of them; one that counts epochs done (1..s, or every 5th: 5, 10)
+    trained s."""
+    if not reported:
+        return None
+    last = max(reported)
+    return last + 1 if min(reported) == 0 else last
 
 
 def sweepkit_attrs(trial: FrozenTrial) -> dict[str, Any]:
@@ -123,4 +138,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         reason=attrs.get("reason"),
         resources=dict(attrs.get("resources") or {}),
         worker=attrs.get("worker"),
+        steps=steps_spent(trial.intermediate_values),
     )

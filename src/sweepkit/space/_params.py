@@ -33,6 +33,8 @@ def _by_index(values: tuple[Any, ...]) -> bool:
     if not all(isinstance(v, _PRIMITIVE) for v in values):
         return True
     return any(a == b for i, a in enumerate(values) for b in values[i + 1 :])
+
+
 # A quantile internal variable stays off 0 and 1, where normal/lognormal ppf are infinite.
 _U_LOW, _U_HIGH = 1e-9, 1.0 - 1e-9
 # Grids larger than this are treated as continuous (no enumeration, no exhaustion tracking).

@@ -104,9 +104,7 @@ class Layout:
 
 
 def _is_nni_space(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(
-        isinstance(v, dict) and "_type" in v for v in value.values()
-    )
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) and "_type" in v for v in value.values())
 
 
 def detect(raw: dict[str, Any]) -> str:
@@ -177,9 +175,7 @@ def _unknown(sub: Any, origin: str, options: Any, file: str | None) -> SpecError
     return SpecError(f'unknown key "{sub}" in {origin}{hint}', file=file, key=f"{origin}.{sub}")
 
 
-def _merge_wrapper(
-    section: dict[str, Any], prefix: str, out: dict[str, Any], layout: Layout, file: str | None
-) -> None:
+def _merge_wrapper(section: dict[str, Any], prefix: str, out: dict[str, Any], layout: Layout, file: str | None) -> None:
     """Seed 001's `hpo:` and seed 002's `hyperopt:` sections: their nested and flat keys."""
     for key, value in section.items():
         origin = f"{prefix}.{key}"
@@ -194,9 +190,7 @@ def _merge_wrapper(
                 if target:
                     _put(out, target, sub_value, f"{origin}.{sub}", layout, file=file)
                 elif sub in IGNORED:
-                    layout.notes.append(
-                        f"{origin}.{sub} is ignored: sweepkit always resumes a sweep of the same name"
-                    )
+                    layout.notes.append(f"{origin}.{sub} is ignored: sweepkit always resumes a sweep of the same name")
                 else:
                     raise _unknown(sub, origin, [*_STUDY_KEYS, "load_if_exists"], file)
         elif key == "trials":  # hpo.trials.{n_trials, timeout, n_jobs}

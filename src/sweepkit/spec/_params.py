@@ -122,9 +122,7 @@ _NNI: dict[str, tuple[str, ...]] = {
     "qlognormal": ("mu", "sigma", "q"),
 }
 
-_ALL_KEYS = frozenset(
-    (*_EXTRAS, "expr", "type", "_type", "_value", "parameters", *_WANDB_KEYS, *_OPTUNA_ONLY_KEYS)
-)
+_ALL_KEYS = frozenset((*_EXTRAS, "expr", "type", "_type", "_value", "parameters", *_WANDB_KEYS, *_OPTUNA_ONLY_KEYS))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -474,18 +472,14 @@ class _Fields:
                 takes = ", ".join(f for f in allowed if f not in (*_EXTRAS, "distribution", "type", "_type"))
                 how = ", inferred from its keys" if inferred else ""
                 hint = f"; to use it, name the distribution (e.g. {inferred})" if inferred else ""
-                raise self.fail(
-                    f'key "{field}" does not apply to {what}{how} (it takes: {takes}){hint}', field
-                )
+                raise self.fail(f'key "{field}" does not apply to {what}{how} (it takes: {takes}){hint}', field)
             raise self.fail(f'unknown key "{field}"{did_you_mean(field, allowed)}', str(field))
 
     def pick(self, canonical: str) -> str | None:
         """Which spelling of a field is present (`low`, `min` or `lower`, ...); two at once is an error."""
         present = [alias for alias in _ALIASES.get(canonical, (canonical,)) if alias in self.raw]
         if len(present) > 1:
-            raise self.fail(
-                f'"{present[0]}" and "{present[1]}" mean the same thing here: keep one', present[1]
-            )
+            raise self.fail(f'"{present[0]}" and "{present[1]}" mean the same thing here: keep one', present[1])
         return present[0] if present else None
 
     def require(self, canonical: str, what: str) -> str:
@@ -534,9 +528,7 @@ class _Fields:
         for i, item in enumerate(value):
             p = float(_number(self.ctx, item, f"{self.path(field)}[{i}]"))
             if p < 0:
-                raise self.ctx.error(
-                    f"a probability cannot be negative, found {p!r}", f"{self.path(field)}[{i}]"
-                )
+                raise self.ctx.error(f"a probability cannot be negative, found {p!r}", f"{self.path(field)}[{i}]")
             probs.append(p)
         if len(probs) != count:
             raise self.fail(f"{len(probs)} probabilities for {count} values: give one per value", field)
@@ -584,8 +576,7 @@ def _from_mapping(ctx: _Ctx, leaf: _Leaf) -> Parameter:
         for field in raw:
             if field in _ALL_KEYS and field not in ("expr", *_EXTRAS):
                 raise f.fail(
-                    f'"expr" makes a derived parameter, computed from others: it cannot be combined '
-                    f'with "{field}"',
+                    f'"expr" makes a derived parameter, computed from others: it cannot be combined with "{field}"',
                     field,
                 )
         f.only(("expr",), 'a derived parameter ("expr")')

@@ -12,7 +12,7 @@ _SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 def parse_duration(value: object) -> float:
     """Seconds from a number (already seconds) or a text like "2h" / "1h30m"; ValueError otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 3600, \"30m\" or \"2h\", got {value!r:.40}")
+        raise ValueError(f'expected a duration such as 3600, "30m" or "2h", got {value!r:.40}')
     if isinstance(value, int | float):
         try:
             seconds = float(value)

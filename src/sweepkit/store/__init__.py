@@ -9,6 +9,7 @@ instead: PostgreSQL or MySQL/MariaDB through Optuna's RDBStorage, or Redis throu
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -101,7 +102,7 @@ class Store:
             if relative and not relative.startswith("/"):
                 # a relative SQLite path is relative to the sweep's working folder, like the embedded store
                 url = f"{parsed.scheme}:///{self.cwd / relative}"
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(parsed))
+        rdb = _create_rdb(url, _engine_kwargs(parsed))
         # Optuna wraps an RDBStorage in its trial cache itself, but not a wrapper around one: do it here.
         return RetryingStorage(optuna.storages._CachedStorage(rdb), retry)
 
@@ -215,6 +216,22 @@ def _listed(names: list[str], most: int = 10) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _create_rdb(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage, waiting out agents that create the same tables and version row at the same moment
+    on a fresh database: the losers get a unique-key violation ("duplicate key", "Duplicate entry") or "already
+    exists", and find the schema in place when they try again."""
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except Exception as exc:
+            racing = type(exc).__name__ == "IntegrityError" or "already exists" in str(exc)
+            if not racing or attempt == 5:
+                raise
+            attempt += 1
+            time.sleep(0.2 * attempt)
 
 
 __all__ = ["ATTR", "EMBEDDED_DIR", "Store", "redact"]

@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,13 @@ def _resolve(
     return spec
 
 
-def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Strategy]:
-    """The store and the strategy. When resuming, a seeded sampler's seed moves on by the number of trials
-    already in the sweep: reseeded as at the start, it would propose the very points it already tried."""
+def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Strategy, Pruning]:
+    """The store, the strategy and the early stopping. When resuming, a seeded sampler's seed moves on by the
+    number of trials already in the sweep: reseeded as at the start, it would propose the very points it already
+    tried."""
     store = Store(spec.storage, cwd=cwd)
     seed = spec.strategy.seed
+    pruning = early_stopping(spec)
     if resume and seed is not None and spec.strategy_name != "qmc" and spec.name in store.names():
         done = len(store.load(spec.name).get_trials(deepcopy=False))
         seed = (seed + done) % 2**32
@@ -86,7 +89,7 @@ def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Stra
         options=spec.strategy.options,
         file=spec.file,
     )
-    return store, strategy
+    return store, strategy, pruning
 
 
 def early_stopping(spec: Spec) -> Pruning:
@@ -131,7 +134,9 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
     if study.user_attrs.get(ATTR) != meta:
         study.set_user_attr(ATTR, meta)
     if study.metric_names != [spec.metric.name]:
-        study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
+        with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
     return study
 
 
@@ -333,8 +338,7 @@ def _execute(
             notes.append(unmonitored)
         else:
             monitor = lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start()  # noqa: E731
-    store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
-    pruning = early_stopping(spec)
+    store, strategy, pruning = prepare(spec, cwd=workdir, resume=not fresh)
     reporter = RunLog(reporter or Progress(quiet=quiet, verbose=verbose), workdir / EMBEDDED_DIR / "logs", spec.name)
     for note in [*spec.notes, *pruning.notes, *notes]:
         reporter.note(f"note: {note}")

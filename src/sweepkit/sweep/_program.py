@@ -149,6 +149,7 @@ def _exit_waiter(proc: subprocess.Popen[bytes]) -> Callable[[float | None], None
     try:
         fd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):  # not Linux, or an old kernel
+
         def wait(timeout: float | None) -> None:
             if timeout is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
