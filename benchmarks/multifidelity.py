@@ -552,10 +552,10 @@ def plot(runs: list[dict[str, Any]], rows: list[Figure], path: Path) -> None:
         ax.set_xlim(0, budget)
         ax.set_title(f"{name}: {PROBLEMS[name].max_steps} steps per trial, budget {budget} steps")
         ax.set_xlabel("training steps spent (all trials)")
-        ax.set_ylabel(f"best final {PROBLEMS[name].metric} (median, 25–75% band)")
+        ax.set_ylabel(f"best final {PROBLEMS[name].metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"Best value vs training steps, {len({r['seed'] for r in runs})} seeds; "
+    fig.suptitle(f"Best value vs training steps: median and 25–75% band of {len({r['seed'] for r in runs})} seeds; "
                  "speed-up = steps full TPE needs to reach the target ÷ the strategy's", fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=110)
