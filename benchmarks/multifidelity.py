@@ -3,6 +3,7 @@
     python benchmarks/multifidelity.py              # 3 problems x 10 seeds x 4 strategies (~25 min on 2 cores)
     python benchmarks/multifidelity.py --quick      # a smoke run: 2 problems x 3 seeds, half the budget
     python benchmarks/multifidelity.py --seeds 20 --workers 2 --json out.json
+    python benchmarks/multifidelity.py --steps 81   # longer trials: more for early stopping to save (~35 min)
     python benchmarks/multifidelity.py --from-json out.json   # redo the table and the figure from a saved run
 
 Problems (each step is one unit of real training, validated after it; none saturates within its steps):
@@ -400,17 +401,17 @@ RUNNERS: dict[str, Callable[[Problem, int, int], Ledger]] = {
 }
 
 
-def job(args: tuple[str, str, int, int]) -> dict[str, Any]:
+def job(args: tuple[str, str, int, int, int]) -> dict[str, Any]:
     """One (problem, strategy, seed) run in a worker: its trial ends and its wall time."""
-    name, strategy, seed, full_trials = args
+    name, strategy, seed, full_trials, steps = args
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     prob = problem(name)
-    prob.full_trials = full_trials
-    budget = prob.max_steps * full_trials
+    prob.full_trials, prob.max_steps = full_trials, steps
+    budget = steps * full_trials
     start = time.perf_counter()
     ledger = RUNNERS[strategy](prob, seed, budget)
     return {
-        "problem": name, "strategy": strategy, "seed": seed, "budget": budget, "ends": ledger.ends,
+        "problem": name, "strategy": strategy, "seed": seed, "steps": steps, "budget": budget, "ends": ledger.ends,
         "seconds": time.perf_counter() - start,
     }  # fmt: skip
 
@@ -550,7 +551,8 @@ def plot(runs: list[dict[str, Any]], rows: list[Figure], path: Path) -> None:
         pad = (high_y - low_y) * 0.08 or 0.01
         ax.set_ylim(low_y - pad, high_y + pad)
         ax.set_xlim(0, budget)
-        ax.set_title(f"{name}: {PROBLEMS[name].max_steps} steps per trial, budget {budget} steps")
+        steps_per_trial = mine[0].get("steps", PROBLEMS[name].max_steps)
+        ax.set_title(f"{name}: {steps_per_trial} steps per trial, budget {budget} steps")
         ax.set_xlabel("training steps spent (all trials)")
         ax.set_ylabel(f"best final {PROBLEMS[name].metric}")
         ax.grid(alpha=0.3)
@@ -570,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated: " + ", ".join(PROBLEMS))
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (full TPE is needed)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--steps", type=int, default=Problem.max_steps, help="steps (epochs, rounds) per trial")
     parser.add_argument("--json", type=Path, help="save every run's trial ends here (an existing file: add to it)")
     parser.add_argument("--from-json", type=Path, help="redo the figures from a saved run instead of running")
     parser.add_argument("--plot", type=Path, default=HERE / "multifidelity.png")
@@ -588,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or "full TPE" not in strategies:
             parser.error(f"unknown: {', '.join(unknown)}" if unknown else "the figure needs full TPE")
         jobs = [
-            (n, s, seed, PROBLEMS[n].full_trials // 2 if args.quick else PROBLEMS[n].full_trials)
+            (n, s, seed, PROBLEMS[n].full_trials // 2 if args.quick else PROBLEMS[n].full_trials, args.steps)
             for n in names
             for seed in range(seeds)
             for s in strategies
