@@ -68,6 +68,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
+from sweepkit.pruner._build import combined_rungs  # noqa: E402  (the rungs `combined` uses)
+
 HERE = Path(__file__).resolve().parent
 STRATEGIES = ("full TPE", "TPE + Hyperband", "random + ASHA", "sweepkit combined")
 DIVERGED = 1e3  # a value reported instead of NaN/inf (a diverged net), so every sampler and pruner can rank it
@@ -332,13 +334,6 @@ def _raw_run(prob: Problem, seed: int, budget: int, sampler: optuna.samplers.Bas
     study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=f"{prob.name}-{seed}")
     study.optimize(objective, n_trials=trials, callbacks=[stop_when_spent])
     return ledger
-
-
-def combined_rungs(max_steps: int) -> tuple[int, int]:
-    """(min_resource, reduction_factor) of the pruner sweepkit's `combined` builds for `max_steps` steps."""
-    from sweepkit.pruner._build import combined_rungs as rungs
-
-    return rungs(max_steps)
 
 
 def run_full_tpe(prob: Problem, seed: int, budget: int) -> Ledger:

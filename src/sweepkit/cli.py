@@ -266,7 +266,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     console = Console()
     spec = load_spec(_source(args), args.overrides)
-    store, strategy, pruning = prepare(spec, cwd=Path.cwd())
+    store, strategy = prepare(spec, cwd=Path.cwd())
     label = args.file or "the --param flags"
     console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
     budget = []
@@ -296,6 +296,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
     else:
         console.print("grid size: continuous (infinite)")
+    from sweepkit.sweep import early_stopping
+
+    pruning = early_stopping(spec)
     console.print(f"early stopping: {pruning.description}", soft_wrap=True, highlight=False)
     for line in pruning.rungs:
         console.print(f"  {line}", soft_wrap=True, highlight=False)

@@ -71,13 +71,11 @@ def _resolve(
     return spec
 
 
-def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Strategy, Pruning]:
-    """The store, the strategy and the early stopping. When resuming, a seeded sampler's seed moves on by the
-    number of trials already in the sweep: reseeded as at the start, it would propose the very points it already
-    tried."""
+def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Strategy]:
+    """The store and the strategy. When resuming, a seeded sampler's seed moves on by the number of trials
+    already in the sweep: reseeded as at the start, it would propose the very points it already tried."""
     store = Store(spec.storage, cwd=cwd)
     seed = spec.strategy.seed
-    pruning = early_stopping(spec)
     if resume and seed is not None and spec.strategy_name != "qmc" and spec.name in store.names():
         done = len(store.load(spec.name).get_trials(deepcopy=False))
         seed = (seed + done) % 2**32
@@ -89,7 +87,7 @@ def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Stra
         options=spec.strategy.options,
         file=spec.file,
     )
-    return store, strategy, pruning
+    return store, strategy
 
 
 def early_stopping(spec: Spec) -> Pruning:
@@ -338,7 +336,8 @@ def _execute(
             notes.append(unmonitored)
         else:
             monitor = lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start()  # noqa: E731
-    store, strategy, pruning = prepare(spec, cwd=workdir, resume=not fresh)
+    store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
+    pruning = early_stopping(spec)
     reporter = RunLog(reporter or Progress(quiet=quiet, verbose=verbose), workdir / EMBEDDED_DIR / "logs", spec.name)
     for note in [*spec.notes, *pruning.notes, *notes]:
         reporter.note(f"note: {note}")
