@@ -1,6 +1,6 @@
 """Early stopping pays: training steps to reach full-budget TPE's quality, per strategy, on real learning curves.
 
-    python benchmarks/multifidelity.py              # 3 problems x 10 seeds x 4 strategies (~25 min on 2 cores)
+    python benchmarks/multifidelity.py              # 4 problems x 10 seeds x 4 strategies (~45 min on 2 cores)
     python benchmarks/multifidelity.py --quick      # a smoke run: 2 problems x 3 seeds, half the budget
     python benchmarks/multifidelity.py --seeds 20 --workers 2 --json out.json
     python benchmarks/multifidelity.py --steps 81   # longer trials: more for early stopping to save (~35 min)
@@ -14,6 +14,11 @@ Problems (each step is one unit of real training, validated after it; none satur
   Friedman #1 with noise and 5 irrelevant features (1,000 validation rows); metric: validation RMSE.
 * `cnn`: a small 1-D CNN in torch (embedding, convolution, max-pool) classifying synthetic token sequences by
   a planted motif, one epoch per step (800 validation sequences); metric: validation cross-entropy.
+* `seq`: seed 004's W&B sweep, 10 of its 11 parameters with its ranges (learning rate, batch size, width, depth,
+  dropout, weight decay, augmentation, label smoothing, gradient clipping, optimizer; sizes scaled down to a
+  CPU), on a 1-D conv net that must find two class motifs, one in each half of a sequence, one epoch per step
+  (1,120 validation sequences); metric: validation cross-entropy. The first three search 4-5 parameters; this
+  one searches as many as users do, where 40 trials leave TPE far from done.
 
 Each searches a space as wide as users' (learning rates over 4-5 decades): most of it trains badly, which is
 where stopping early can save. Metrics are continuous and validation sets large so that a better value means a
@@ -28,7 +33,8 @@ steps per trial):
 * `random + ASHA`: raw Optuna, `RandomSampler(seed)` + `SuccessiveHalvingPruner` with the same rungs sweepkit's
   `combined` uses (so the difference is the search, not the rungs).
 * `sweepkit combined`: `sweepkit.run({... "strategy": {"name": "combined", "seed": seed}, "budget": {"steps":
-  steps}})`, the objective reporting with `trial.report(value, step)`: what users get (TPE + that ASHA).
+  steps}})`, the objective reporting with `trial.report(value, step)`: what users get (TPE + that ASHA). One
+  sweep, stopped once the steps are spent.
 
 Steps are counted as Optuna counts them: a trial reports steps 0, 1, 2, ...; one that stops after reporting
 step s has spent s + 1 steps. A strategy's best value at a number of steps is the best *final* value of the
@@ -81,20 +87,29 @@ Step = Callable[[], float]
 
 @dataclass(frozen=True)
 class Param:
-    kind: str  # float | int
-    low: float
-    high: float
+    kind: str  # float | int | choice
+    low: float = 0.0
+    high: float = 0.0
     log: bool = False
+    values: tuple[Any, ...] = ()  # a choice's values
 
     def spec(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"values": list(self.values)}
         if self.kind == "int":
             return {"type": "int", "low": int(self.low), "high": int(self.high), "log": self.log}
         return {"min": self.low, "max": self.high, "log": self.log}
 
-    def suggest(self, trial: optuna.Trial, name: str) -> float | int:
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        if self.kind == "choice":
+            return trial.suggest_categorical(name, list(self.values))
         if self.kind == "int":
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+def choice(*values: Any) -> Param:
+    return Param("choice", values=values)
 
 
 class Problem:
@@ -266,7 +281,100 @@ class CNN(Problem):
         return step
 
 
-PROBLEMS: dict[str, type[Problem]] = {"mlp": MLP, "gbm": GBM, "cnn": CNN}
+class Seq(Problem):
+    """Seed 004's W&B sweep (10 of its 11 parameters, the same ranges; widths, depths and batch sizes scaled down to
+    a CPU) on a sequence task: a conv net must find two class motifs, one in each half of the sequence."""
+
+    name = "seq"
+    metric = "validation cross-entropy"
+    space = {
+        "learning_rate": Param("float", 1e-4, 1e-2, log=True),
+        "batch_size": choice(16, 32, 64, 128),
+        "width": choice(8, 16, 32, 48),
+        "num_layers": choice(1, 2, 3),
+        "dropout": Param("float", 0.1, 0.5),
+        "weight_decay": Param("float", 1e-5, 1e-3, log=True),
+        "augmentation_prob": choice(0.0, 0.2, 0.3, 0.5),
+        "label_smoothing": Param("float", 0.0, 0.2),
+        "grad_clip": choice(0.5, 1.0, 2.0, 5.0),
+        "optimizer": choice("adam", "adamw", "sgd"),
+    }
+    vocab, length, classes, n_train = 8, 24, 4, 480
+
+    def __init__(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        rng = np.random.default_rng(0)
+        n = 1600
+        motifs = rng.integers(0, self.vocab, size=(self.classes, 2, 3))
+        X = rng.integers(0, self.vocab, size=(n, self.length))
+        y = rng.integers(0, self.classes, size=n)
+        half = self.length // 2
+        for i in range(n):  # the class's first motif in the first half, its second in the second
+            first, second = rng.integers(0, half - 3), rng.integers(half, self.length - 3)
+            X[i, first : first + 3], X[i, second : second + 3] = motifs[y[i], 0], motifs[y[i], 1]
+        noisy = rng.random(n) < 0.1  # 10% label noise
+        y[noisy] = rng.integers(0, self.classes, size=int(noisy.sum()))
+        X_t, y_t = torch.tensor(X), torch.tensor(y)
+        k = self.n_train
+        self.X_train, self.y_train, self.X_val, self.y_val = X_t[:k], y_t[:k], X_t[k:], y_t[k:]
+
+    def trainer(self, params: dict[str, Any], seed: int) -> Step:
+        import torch
+        from torch import nn
+
+        class Channels(nn.Module):  # (batch, length, embedding) → (batch, embedding, length) for Conv1d
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x.transpose(1, 2)
+
+        torch.manual_seed(seed)
+        width, dropout = int(params["width"]), float(params["dropout"])
+        layers: list[nn.Module] = [
+            nn.Embedding(self.vocab, 16),
+            Channels(),
+            nn.Conv1d(16, width, 3, padding=1),
+            nn.ReLU(),
+        ]
+        for _ in range(int(params["num_layers"]) - 1):
+            layers += [nn.Dropout(dropout), nn.Conv1d(width, width, 3, padding=1), nn.ReLU()]
+        layers += [nn.Dropout(dropout), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(width, self.classes)]
+        net = nn.Sequential(*layers)
+        lr, decay = float(params["learning_rate"]), float(params["weight_decay"])
+        optimizer: torch.optim.Optimizer
+        if params["optimizer"] == "sgd":
+            optimizer = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=decay, momentum=0.9)
+        else:
+            kind = torch.optim.Adam if params["optimizer"] == "adam" else torch.optim.AdamW
+            optimizer = kind(net.parameters(), lr=lr, weight_decay=decay)
+        generator = torch.Generator().manual_seed(seed)
+        batch, clip = int(params["batch_size"]), float(params["grad_clip"])
+        replace = float(params["augmentation_prob"]) / 5  # augmentation: each token replaced at random this often
+        smoothing = float(params["label_smoothing"])
+
+        def step() -> float:
+            net.train()
+            order = torch.randperm(len(self.X_train), generator=generator)
+            for start in range(0, len(order), batch):
+                rows = order[start : start + batch]
+                x = self.X_train[rows]
+                if replace:
+                    swap = torch.rand(x.shape, generator=generator) < replace
+                    x = torch.where(swap, torch.randint(0, self.vocab, x.shape, generator=generator), x)
+                loss = nn.functional.cross_entropy(net(x), self.y_train[rows], label_smoothing=smoothing)
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), clip)
+                optimizer.step()
+            net.eval()
+            with torch.no_grad():
+                return _finite(float(nn.functional.cross_entropy(net(self.X_val), self.y_val)))
+
+        return step
+
+
+PROBLEMS: dict[str, type[Problem]] = {"mlp": MLP, "gbm": GBM, "cnn": CNN, "seq": Seq}
+TORCH_PROBLEMS = ("cnn", "seq")  # the slow ones: left out of --quick, started first
 _LOADED: dict[str, Problem] = {}
 
 
@@ -353,8 +461,9 @@ def run_random_asha(prob: Problem, seed: int, budget: int) -> Ledger:
 
 
 def run_sweepkit_combined(prob: Problem, seed: int, budget: int) -> Ledger:
-    """Through `sweepkit.run`, as users run it. sweepkit's budget counts trials, so the sweep runs in chunks
-    (each run resumes the sweep) until the steps are spent."""
+    """Through `sweepkit.run`, as users run it: one sweep, stopped as Ctrl+C stops it once the steps are spent.
+    (Running it in chunks of trials instead would resume the sweep, and a resumed sampler's seed moves on by the
+    trials done: seed 0 after 4 trials would draw seed 4's numbers.)"""
     import sweepkit
 
     ledger = Ledger(budget)
@@ -367,6 +476,9 @@ def run_sweepkit_combined(prob: Problem, seed: int, budget: int) -> Ledger:
     }
 
     def objective(params: dict[str, Any], trial: Any) -> float:
+        if ledger.spent:
+            raise KeyboardInterrupt  # the budget is spent: stop the sweep (this trial has trained nothing)
+
         def report(value: float, step: int) -> None:
             trial.report(value, step)  # raises TrialPruned when the pruner says stop
 
@@ -374,17 +486,12 @@ def run_sweepkit_combined(prob: Problem, seed: int, budget: int) -> Ledger:
 
     folder = Path(tempfile.mkdtemp(prefix="sweepkit-multifidelity-"))
     try:
-        trials = 0
-        while not ledger.spent:
-            if ledger.ends:  # half the trials the steps left buy at the steps per trial so far, at least 4
-                per_trial = ledger.steps / len(ledger.ends)
-                trials += max(4, math.ceil(0.5 * (budget - ledger.steps) / per_trial))
-            else:
-                trials = 4
-            with contextlib.redirect_stderr(io.StringIO()):
-                sweepkit.run(spec, objective=objective, trials=trials, quiet=True, cwd=folder)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(KeyboardInterrupt):
+            sweepkit.run(spec, objective=objective, trials=budget, quiet=True, cwd=folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    if not ledger.spent:
+        raise RuntimeError(f"sweepkit stopped after {ledger.steps} of {budget} steps")
     return ledger
 
 
@@ -581,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         seeds = args.seeds
         if args.quick:
-            names, seeds = [n for n in names if n != "cnn"] or names, min(seeds, 3)
+            names, seeds = [n for n in names if n not in TORCH_PROBLEMS] or names, min(seeds, 3)
         unknown = [n for n in names if n not in PROBLEMS] + [s for s in strategies if s not in RUNNERS]
         if unknown or "full TPE" not in strategies:
             parser.error(f"unknown: {', '.join(unknown)}" if unknown else "the figure needs full TPE")
@@ -592,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in strategies
         ]
         # seed by seed (a run cut short still has every strategy for its first seeds), long runs first in each
-        jobs.sort(key=lambda j: (j[2], j[0] != "cnn", j[1] != "full TPE"))
+        jobs.sort(key=lambda j: (j[2], j[0] not in TORCH_PROBLEMS, j[1] != "full TPE"))
         start = time.perf_counter()
         runs = []
         if args.json and args.json.exists():  # add to a saved run: only the runs it lacks

@@ -310,3 +310,63 @@ def test_combined_is_asynchronous(workdir: Path) -> None:
     # against all four, is not in the best 1/3
     assert done[-1] == 0
     assert {t.number: t.state for t in result.trials} == {0: "PRUNED", 1: "COMPLETE", 2: "PRUNED", 3: "COMPLETE"}
+
+
+def test_combined_is_optuna_tpe_with_asha_trial_by_trial(workdir: Path) -> None:
+    """`combined` is raw Optuna's TPESampler + SuccessiveHalvingPruner (rungs 2, 6, 18 for 27 steps), nothing
+    added: the same seed proposes the same points and stops them at the same steps (what benchmarks/
+    multifidelity.py's figures for `combined` rest on). The curves depend on the point, so TPE learns from them."""
+    import optuna
+
+    def curve(x: float, y: float, step: int) -> float:
+        return (x - 0.3) ** 2 + (y - 0.6) ** 2 + (0.2 + x * y) / (step + 1)
+
+    sweepkit_trials: list[tuple[tuple[float, float], int, bool]] = []
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        point = (params["x"], params["y"])
+        value, step = 0.0, 0
+        try:
+            for step in range(27):
+                value = curve(*point, step)
+                trial.report(value, step)
+        except sweepkit.TrialPruned:
+            sweepkit_trials.append((point, step, True))
+            raise
+        sweepkit_trials.append((point, step, False))
+        return value
+
+    spec = {
+        "name": "combined-vs-optuna",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"min": 0.0, "max": 1.0}, "y": {"min": 0.0, "max": 1.0}},
+        "strategy": {"name": "combined", "seed": 7},
+        "budget": {"steps": 27},
+    }
+    sweepkit.run(spec, objective=objective, trials=30, quiet=True)
+
+    optuna_trials: list[tuple[tuple[float, float], int, bool]] = []
+
+    def optuna_objective(trial: optuna.Trial) -> float:
+        point = (trial.suggest_float("x", 0.0, 1.0), trial.suggest_float("y", 0.0, 1.0))
+        value = 0.0
+        for step in range(27):
+            value = curve(*point, step)
+            trial.report(value, step)
+            if trial.should_prune():
+                optuna_trials.append((point, step, True))
+                raise optuna.TrialPruned()
+        optuna_trials.append((point, step, False))
+        return value
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=7),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+    )
+    study.optimize(optuna_objective, n_trials=30)
+
+    assert sweepkit_trials == optuna_trials
+    pruned_at = {step for _, step, pruned in optuna_trials if pruned}
+    assert pruned_at and pruned_at <= {2, 6, 18}, pruned_at  # the rungs: steps 2, 6, 18 (Optuna counts from 0)
+    assert len({point for point, _, _ in optuna_trials}) == 30
