@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from sweepkit.cli import main
+from sweepkit.results._records import DISCARDED
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
 from tests.conftest import IN_CI
@@ -229,7 +230,8 @@ def test_reading_while_four_workers_write(workdir: Path, capsys: pytest.CaptureF
         deadline = time.monotonic() + 15
         while True:
             status, detail = board.get("/api/studies/0?after=0")
-            if len(detail["trials"]) == 40 or time.monotonic() > deadline:
+            shown = [t for t in detail["trials"] if t["state"] == "Complete"]
+            if len(shown) == 40 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
     finally:
@@ -240,7 +242,13 @@ def test_reading_while_four_workers_write(workdir: Path, capsys: pytest.CaptureF
     result = load_result(Store(cwd=workdir), "busy")
     assert len(result.trials) == 40  # exactly the budget, shared by both runs
     assert {t.state for t in result.trials} == {"COMPLETE"}
-    assert status == 200 and {t["state"] for t in detail["trials"]} == {"Complete"}
-    assert len(detail["trials"]) == len(result.trials)
+    assert status == 200 and len(shown) == len(result.trials)
+    # Two runs racing for the last trials can both ask for one; the run that finds the budget taken discards
+    # its ask, which never runs. Optuna cannot delete a trial, so the store (and the dashboard) keep it as Fail,
+    # marked discarded and left out of sweepkit's results. Any other Fail here is a trial that went wrong.
+    for trial in detail["trials"]:
+        if trial["state"] != "Complete":
+            marks = json.dumps(trial["user_attrs"])
+            assert trial["state"] == "Fail" and DISCARDED in marks and "over budget" in marks, trial
     with capsys.disabled():
         print(f"\n{len(statuses)} dashboard reads, all 200, while 6 workers ran {len(result.trials)} trials")
