@@ -17,6 +17,7 @@ import sweepkit
 from sweepkit.cli import main
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
+from sweepkit.sweep._heartbeat import BEAT
 
 SWEEPKIT = [sys.executable, "-m", "sweepkit"]
 
@@ -305,9 +306,15 @@ def test_a_run_killed_on_another_machine_is_found_by_its_silent_heartbeat(workdi
                 break
             time.sleep(0.1)
         agent = subprocess.Popen([*SWEEPKIT, "agent", name, "--storage", POSTGRES, "-q"], env=env)
-        lock = workdir / ".sweepkit" / "runs"
-        while not list(lock.glob(f"{name}@*@{agent.pid}.lock")) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the agent is up and past its start-up recovery: only heartbeats can tell now
+
+        def agent_beats() -> bool:
+            trials = store.load(name).get_trials(deepcopy=False)
+            return any(str((t.system_attrs.get(BEAT) or {}).get("owner", "")).endswith(f":{agent.pid}") for t in trials)
+
+        # The agent runs a trial of its own, so it is past its start-up recovery (which, on this machine, would
+        # find the killed run by its free lock file): only the silent heartbeat can tell now.
+        while not agent_beats() and time.monotonic() < deadline:
+            time.sleep(0.05)
         victim.kill()
         victim.wait()
         assert agent.wait(timeout=120) == 0
