@@ -134,6 +134,17 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else DIVERGED
 
 
+def _channels_first() -> Any:
+    """(batch, length, embedding) → (batch, embedding, length), as Conv1d wants it after an Embedding."""
+    from torch import nn
+
+    class ChannelsFirst(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x.transpose(1, 2)
+
+    return ChannelsFirst()
+
+
 class MLP(Problem):
     name = "mlp"
     metric = "validation log-loss"
@@ -252,14 +263,10 @@ class CNN(Problem):
         import torch
         from torch import nn
 
-        class Channels(nn.Module):  # (batch, length, embedding) → (batch, embedding, length) for Conv1d
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return x.transpose(1, 2)
-
         torch.manual_seed(seed)
         width = int(params["channels"])
         net = nn.Sequential(
-            nn.Embedding(self.vocab, 8), Channels(), nn.Conv1d(8, width, int(params["kernel"])), nn.ReLU(),
+            nn.Embedding(self.vocab, 8), _channels_first(), nn.Conv1d(8, width, int(params["kernel"])), nn.ReLU(),
             nn.Dropout(params["dropout"]), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(width, self.classes),
         )  # fmt: skip
         optimizer = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
@@ -324,15 +331,11 @@ class Seq(Problem):
         import torch
         from torch import nn
 
-        class Channels(nn.Module):  # (batch, length, embedding) → (batch, embedding, length) for Conv1d
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return x.transpose(1, 2)
-
         torch.manual_seed(seed)
         width, dropout = int(params["width"]), float(params["dropout"])
         layers: list[nn.Module] = [
             nn.Embedding(self.vocab, 16),
-            Channels(),
+            _channels_first(),
             nn.Conv1d(16, width, 3, padding=1),
             nn.ReLU(),
         ]

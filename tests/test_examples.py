@@ -146,7 +146,7 @@ def test_wandb_example_runs_unchanged_as_a_program(tmp_path: Path) -> None:
     result = sweepkit.run(workdir / "sweep.yaml", trials=1, seed=0, quiet=True, cwd=workdir)
     errors = [t.error for t in result.trials if t.error]
     assert result.counts["COMPLETE"] == 1, errors
-    assert result.best_value is not None and 0.1 < result.best_value <= 1.0  # an accuracy above chance (10 digits)
+    assert result.best_value is not None and result.best_value > 0.5
     assert (workdir / "sweeps" / "digits-mlp" / "trials" / "0" / "stdout.log").exists()
 
 

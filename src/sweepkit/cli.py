@@ -262,7 +262,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from sweepkit.spec import load_spec
-    from sweepkit.sweep import prepare
+    from sweepkit.sweep import early_stopping, prepare
 
     console = Console()
     spec = load_spec(_source(args), args.overrides)
@@ -296,8 +296,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
     else:
         console.print("grid size: continuous (infinite)")
-    from sweepkit.sweep import early_stopping
-
     pruning = early_stopping(spec)
     console.print(f"early stopping: {pruning.description}", soft_wrap=True, highlight=False)
     for line in pruning.rungs:
