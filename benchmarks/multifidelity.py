@@ -33,8 +33,9 @@ steps per trial):
 * `random + ASHA`: raw Optuna, `RandomSampler(seed)` + `SuccessiveHalvingPruner` with the same rungs sweepkit's
   `combined` uses (so the difference is the search, not the rungs).
 * `sweepkit combined`: `sweepkit.run({... "strategy": {"name": "combined", "seed": seed}, "budget": {"steps":
-  steps}})`, the objective reporting with `trial.report(value, step)`: what users get (TPE + that ASHA). One
-  sweep, stopped once the steps are spent.
+  steps}})`, the objective reporting with `trial.report(value, step)`: what users get (TPE; at the same rungs,
+  ASHA's rule until 5 trials have finished, then the forecast from the finished trials). One sweep, stopped once
+  the steps are spent.
 
 Steps are counted as Optuna counts them: a trial reports steps 0, 1, 2, ...; one that stops after reporting
 step s has spent s + 1 steps. A strategy's best value at a number of steps is the best *final* value of the

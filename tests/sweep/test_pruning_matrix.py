@@ -134,9 +134,10 @@ FUNCTION_CASES: dict[str, Case] = {
                           STRATEGY_ASHA_PRUNED, "successive_halving"),
     "strategy-hyperband": Case({"strategy": {"name": "hyperband", "seed": 0}, "budget": {"steps": 9}}, R1,
                                HYPERBAND_PRUNED, "hyperband"),
-    # combined: TPE + ASHA, rungs at 1 and 3 for 9 steps (2/27 of them, at least 1, then x3)
+    # combined: TPE + ASHA's rungs, at 1 and 3 for 9 steps (2/27 of them, at least 1, then x3); ASHA's rule while
+    # fewer than 5 trials have finished, which is all of these (0, 1, 3, 9 finish)
     "strategy-combined": Case({"strategy": {"name": "combined", "seed": 0}, "budget": {"steps": 9}}, R1, ASHA_PRUNED,
-                              "successive_halving"),
+                              "forecast"),
     # seed 002's combined with its asha_* keys: the scheduler's ASHA (Optuna's), with TPE
     "seed002-combined-asha-keys": Case(hyperopt(strategy="combined", optuna_sampler="TPE", asha_max_t=9,
                                                 asha_grace_period=1, asha_reduction_factor=3),
@@ -218,6 +219,7 @@ class ProgramCase:
     first: int = 0
     steps: int = 10
     patient: bool = False
+    reason: str = ""  # in each pruned trial's reason
 
 
 PROGRAM_CASES: dict[str, ProgramCase] = {
@@ -241,8 +243,14 @@ PROGRAM_CASES: dict[str, ProgramCase] = {
                            patient=True),
     "wilcoxon": ProgramCase({"pruner": {"type": "wilcoxon", "p_threshold": 0.1}}, [0.3, 0.8], {1: 3}, "wilcoxon"),
     # combined's ASHA, rungs 1 and 3 for 9 steps: 2 (.8) goes at rung 1.
-    "combined": ProgramCase({"strategy": {"name": "combined"}}, BASES[:3], {2: 1}, "successive_halving", first=1,
-                            steps=9),
+    "combined": ProgramCase({"strategy": {"name": "combined"}}, BASES[:3], {2: 1}, "forecast", first=1, steps=9),
+    # combined once 5 trials have finished: each of .9 .8 .7 .6 .5 is the best at every rung, so all 5 finish; at
+    # rung 1, .55 is in ASHA's best 1/3 (second of 6) but the finished trials lie on a line that forecasts it
+    # ends at .65, worse than the best .6: stopped; .4 forecasts .5 and goes on.
+    "combined-forecast": ProgramCase({"strategy": {"name": "combined"}}, [0.9, 0.8, 0.7, 0.6, 0.5, 0.55, 0.4],
+                                     {5: 1}, "forecast", first=1, steps=9,
+                                     reason="forecasts a final 0.65 ± 0 from 5 finished trials: a 0.0% chance of "
+                                            "beating the best 0.6 (below 5%)"),
     # band 3 (step 2): trial 2 (.9) is worse than .2, the value at int(3/2) of {.1 .2 .9}.
     "wandb-hyperband": ProgramCase({"method": "random", "early_terminate": {"type": "hyperband", "min_iter": 3,
                                                                            "eta": 2}},
@@ -279,7 +287,7 @@ def test_program_trials(case_id: str, workdir: Path) -> None:
         program, child = map(int, (workdir / f"pids-{t.number}").read_text().split())
         assert gone(program) and gone(child), f"trial {t.number} ({t.state}) left a process behind"
         if t.state == "PRUNED":
-            assert t.reason and t.reason.startswith(f"{case.name}: "), t.reason
+            assert t.reason and t.reason.startswith(f"{case.name}: ") and case.reason in t.reason, t.reason
 
 
 def test_combined_is_asynchronous(workdir: Path) -> None:
@@ -312,11 +320,14 @@ def test_combined_is_asynchronous(workdir: Path) -> None:
     assert {t.number: t.state for t in result.trials} == {0: "PRUNED", 1: "COMPLETE", 2: "PRUNED", 3: "COMPLETE"}
 
 
-def test_combined_is_optuna_tpe_with_asha_trial_by_trial(workdir: Path) -> None:
-    """`combined` is raw Optuna's TPESampler + SuccessiveHalvingPruner (rungs 2, 6, 18 for 27 steps), nothing
-    added: the same seed proposes the same points and stops them at the same steps (what benchmarks/
-    multifidelity.py's figures for `combined` rest on). The curves depend on the point, so TPE learns from them."""
+def test_combined_is_optuna_tpe_with_the_forecast_pruner_trial_by_trial(workdir: Path) -> None:
+    """`combined` is raw Optuna's TPESampler + our ForecastPruner (rungs 2, 6, 18 for 27 steps), nothing added
+    by the engine: the same seed proposes the same points and stops them at the same steps (what benchmarks/
+    multifidelity.py's figures for `combined` rest on). The curves depend on the point, so TPE learns from them,
+    and they cross, so the forecast and ASHA's rule disagree on some trials."""
     import optuna
+
+    from sweepkit.pruner._forecast import ForecastPruner
 
     def curve(x: float, y: float, step: int) -> float:
         return (x - 0.3) ** 2 + (y - 0.6) ** 2 + (0.2 + x * y) / (step + 1)
@@ -343,7 +354,7 @@ def test_combined_is_optuna_tpe_with_asha_trial_by_trial(workdir: Path) -> None:
         "strategy": {"name": "combined", "seed": 7},
         "budget": {"steps": 27},
     }
-    sweepkit.run(spec, objective=objective, trials=30, quiet=True)
+    sweepkit.run(spec, objective=objective, trials=60, quiet=True)
 
     optuna_trials: list[tuple[tuple[float, float], int, bool]] = []
 
@@ -362,11 +373,22 @@ def test_combined_is_optuna_tpe_with_asha_trial_by_trial(workdir: Path) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=7),
-        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+        pruner=ForecastPruner(2, 3),
     )
-    study.optimize(optuna_objective, n_trials=30)
+    study.optimize(optuna_objective, n_trials=60)
 
     assert sweepkit_trials == optuna_trials
     pruned_at = {step for _, step, pruned in optuna_trials if pruned}
     assert pruned_at and pruned_at <= {2, 6, 18}, pruned_at  # the rungs: steps 2, 6, 18 (Optuna counts from 0)
-    assert len({point for point, _, _ in optuna_trials}) == 30
+    assert len({point for point, _, _ in optuna_trials}) == 60
+
+    forecast_trials = list(optuna_trials)
+    optuna_trials.clear()
+    asha = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=7),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+    )
+    asha.optimize(optuna_objective, n_trials=60)
+    # the same first trials (ASHA's rule until 5 have finished), then the forecast decides otherwise
+    assert optuna_trials[:5] == forecast_trials[:5]
+    assert optuna_trials != forecast_trials

@@ -1,6 +1,6 @@
 """Sweep-file sections → Optuna pruners: native/Optuna `pruner`, Ray Tune `scheduler`, seed 002's strategies.
 
-W&B's `early_terminate` is in `_wandb.py`: it is the only one with a pruner of our own.
+W&B's `early_terminate` (`_wandb.py`) and the `combined` strategy (`_forecast.py`) have pruners of our own.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from sweepkit.pruner._common import (
     unknown_option,
     word,
 )
+from sweepkit.pruner._forecast import ForecastPruner
 
 
 @dataclass
@@ -491,16 +492,34 @@ def _max_resource_for(low: int, rf: int, brackets: int) -> int:
 # Strategies (seed 002's table): the early stopping a strategy word implies when no section sets one.
 
 STRATEGY_DEFAULTS = {"asha": "asha", "hyperband": "hyperband", "combined": "combined"}
-# `combined`'s rungs: the first at 2/27 of a trial's steps (at least step 1), then x3, the best 1/3 kept at each.
+# `combined`'s rungs: the first at 2/27 of a trial's steps (at least step 1), then x3. At each, ASHA keeps the best
+# 1/3 until 5 trials have finished; from then on a forecast from the finished trials decides (`_forecast.py`).
 # A first rung at step 1 (Ray's ASHA default) did worse in benchmarks/multifidelity.py's screen (RESULTS.md).
 COMBINED_REDUCTION_FACTOR = 3
 COMBINED_FIRST_RUNG = 2 / 27
 
 
 def combined_rungs(max_steps: int | None) -> tuple[int, int]:
-    """(min_resource, reduction_factor) of `combined`'s ASHA for trials of `max_steps` steps."""
+    """(min_resource, reduction_factor) of `combined`'s rungs for trials of `max_steps` steps."""
     first = max(1, round(max_steps * COMBINED_FIRST_RUNG)) if max_steps else 1
     return first, COMBINED_REDUCTION_FACTOR
+
+
+def _forecast(max_steps: int | None) -> Built:
+    first, rf = combined_rungs(max_steps)
+    pruner = ForecastPruner(first, rf)
+    rungs, reached = sha_rungs(first, rf, 0, max_steps)
+    if not reached:
+        note = f"the first rung (step {first}) is beyond the {max_steps} steps a trial runs: it never stops a trial"
+        return Built(pruner, "forecast", f"forecast: no rung within {max_steps} steps", [], [note])
+    chance = f"{pruner.chance:.0%}"
+    text = (
+        f"forecast: {rungs}; at each, until {pruner.min_finished} trials have finished, stop a trial that is not in "
+        f"the best 1/{rf} of the trials there (ASHA); from then on, stop a trial only when the finished trials' "
+        f"values there and at their end forecast less than a {chance} chance that it ends better than the best"
+    )
+    rule = f"keep the best 1/{rf} until {pruner.min_finished} have finished, then a {chance} chance to beat the best"
+    return Built(pruner, "forecast", text, [f"{rungs} ({rule})"])
 
 
 def from_strategy(strategy: str, *, max_steps: int | None, where: Where) -> Built | None:
@@ -510,8 +529,7 @@ def from_strategy(strategy: str, *, max_steps: int | None, where: Where) -> Buil
     elif kind == "hyperband":
         built = _hyperband({}, max_steps, where, "strategy")
     elif kind == "combined":
-        first, rf = combined_rungs(max_steps)
-        built = _sha({"min_resource": first, "reduction_factor": rf}, max_steps, where, "strategy")
+        built = _forecast(max_steps)
     else:
         return None
     built.description += f" (strategy {word(strategy)}'s early stopping)"

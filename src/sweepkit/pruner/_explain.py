@@ -25,6 +25,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.pruner._common import num, ordinal
+from sweepkit.pruner._forecast import ForecastPruner
 from sweepkit.pruner._wandb import WandbHyperbandPruner
 
 
@@ -41,6 +42,8 @@ def why(pruner: BasePruner, study: optuna.Study, trial: FrozenTrial, step: int) 
     itself, raising TrialPruned)."""
     if isinstance(pruner, WandbHyperbandPruner):
         return _wandb(pruner, study, trial)
+    if isinstance(pruner, ForecastPruner):
+        return _forecast(pruner, study, trial, step)
     if isinstance(pruner, PatientPruner):
         return _patient(pruner, study, trial, step)
     if isinstance(pruner, PercentilePruner):
@@ -111,6 +114,26 @@ def _sha(pruner: SuccessiveHalvingPruner, study: optuna.Study, trial: FrozenTria
     if n < rf:
         return f"{at}, {num(value)} is not the best of the {n} trials there (best {num(cutoff)})"
     return f"{at}, {num(value)} is not in the best 1/{rf} of {n} trials (cutoff {num(cutoff)})"
+
+
+def _forecast(pruner: ForecastPruner, study: optuna.Study, trial: FrozenTrial, step: int) -> str | None:
+    crossed = pruner.crossed(trial, step)
+    forecast = None
+    if crossed is not None:
+        rung_step, value = crossed
+        if math.isnan(value):
+            return f"at rung step {rung_step}, it reported NaN"
+        forecast = pruner.forecast(study, rung_step, value)
+    if forecast is None:  # ASHA's rule decided: too few finished trials yet
+        reason = _sha(pruner.asha, study, trial, None)
+        return None if reason is None else f"{reason} (ASHA's rule until {pruner.min_finished} trials have finished)"
+    if forecast.chance >= pruner.chance:
+        return None
+    return (
+        f"at rung step {forecast.step}, {num(forecast.value)} forecasts a final {num(forecast.predicted)} ± "
+        f"{num(forecast.spread)} from {forecast.finished} finished trials: a {forecast.chance:.1%} chance of beating "
+        f"the best {num(forecast.best)} (below {pruner.chance:.0%})"
+    )
 
 
 def _hyperband(pruner: HyperbandPruner, study: optuna.Study, trial: FrozenTrial) -> str | None:
