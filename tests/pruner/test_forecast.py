@@ -13,63 +13,33 @@ import optuna
 import pytest
 from scipy import stats
 
-from sweepkit.pruner import Pruning, build, explain
+from sweepkit.pruner import Pruning
 from sweepkit.pruner._forecast import ForecastPruner, _student_t_cdf
+from tests.pruner.test_pruner_build import drive as drive_steps
+from tests.pruner.test_pruner_build import falling, make
 
 Curve = Callable[[int], float]
 STEPS = range(1, 9)  # rungs at steps 1 and 3 (9 steps per trial); the last report, step 8, is the final value
 
 
 def combined(*, maximize: bool = False) -> Pruning:
-    return build(
-        pruner=None,
-        scheduler=None,
-        early_terminate=None,
-        strategy="combined",
-        max_steps=9,
-        maximize=maximize,
-        file=None,
-    )
+    return make(strategy="combined", max_steps=9, maximize=maximize)
+
+
+def plain_asha() -> Pruning:
+    return make(pruner={"type": "asha", "min_resource": 1, "reduction_factor": 3})
 
 
 def drive(
-    pruner: optuna.pruners.BasePruner | Pruning, curves: Sequence[Curve], *, direction: str = "minimize"
+    pruning: Pruning, curves: Sequence[Curve], *, direction: str = "minimize"
 ) -> tuple[dict[int, int], dict[int, str]]:
     """Trials one after another: {trial: step it was pruned at}, {trial: explain's sentence}."""
-    pruning = pruner if isinstance(pruner, Pruning) else None
-    study = optuna.create_study(
-        direction=direction,
-        pruner=pruning.pruner if pruning else pruner,
-        sampler=optuna.samplers.RandomSampler(seed=0),
-    )
-    pruned: dict[int, int] = {}
-    why: dict[int, str] = {}
-    for number, curve in enumerate(curves):
-        trial = study.ask()
-        for step in STEPS:
-            trial.report(curve(step), step)
-            if trial.should_prune():
-                pruned[number] = step
-                if pruning:
-                    why[number] = explain(pruning, study, trial, step)
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                break
-        else:
-            study.tell(trial, curve(STEPS[-1]))
-    return pruned, why
-
-
-def falling(base: float) -> Curve:
-    return lambda step: base + 1 / (step + 1)
+    return drive_steps(pruning, curves, STEPS, direction=direction)
 
 
 def line(start: float, end: float) -> Curve:
     """From `start` at step 1 to `end` at step 8, straight."""
     return lambda step: start + (end - start) * (step - 1) / 7
-
-
-def plain_asha() -> optuna.pruners.BasePruner:
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
 
 
 def test_asha_decides_until_five_trials_have_finished_then_the_forecast() -> None:
