@@ -26,6 +26,8 @@ import multifidelity as mf  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
+from sweepkit.pruner._common import steps_list  # noqa: E402
+
 
 def learning_curve(args: tuple[str, int, int]) -> tuple[str, list[float]]:
     """One random configuration of a problem (the k-th draw of a seeded random sampler), trained all its steps."""
@@ -57,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in pool.imap_unordered(learning_curve, jobs):
             curves[name].append(values)
     first, factor = mf.combined_rungs(args.steps)
-    rungs = []
-    rung = first
-    while rung < args.steps:
-        rungs.append(rung)
-        rung *= factor
+    rungs = steps_list(first, factor, args.steps - 1)  # below the last step, as `combined` puts them
     print(
         f"{args.configs} random configurations per problem, {args.steps} steps; rungs (step numbers, from 0): {rungs}"
     )

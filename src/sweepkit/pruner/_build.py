@@ -508,10 +508,10 @@ def combined_rungs(max_steps: int | None) -> tuple[int, int]:
 def _forecast(max_steps: int | None) -> Built:
     first, rf = combined_rungs(max_steps)
     pruner = ForecastPruner(first, rf)
-    rungs, reached = sha_rungs(first, rf, 0, max_steps)
-    if not reached:
-        note = f"the first rung (step {first}) is beyond the {max_steps} steps a trial runs: it never stops a trial"
-        return Built(pruner, "forecast", f"forecast: no rung within {max_steps} steps", [], [note])
+    asha = _describe_sha(pruner.asha, {"min_resource": first, "reduction_factor": rf}, max_steps, "forecast")
+    if not asha.rungs:  # no rung within the steps: ASHA's own note says so
+        return Built(pruner, "forecast", asha.description, [], asha.notes)
+    rungs, _ = sha_rungs(first, rf, 0, max_steps)
     chance = f"{pruner.chance:.0%}"
     text = (
         f"forecast: {rungs}; at each, until {pruner.min_finished} trials have finished, stop a trial that is not in "

@@ -22,6 +22,8 @@ from optuna.pruners import BasePruner, SuccessiveHalvingPruner
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from sweepkit.pruner._common import steps_list
+
 MIN_FINISHED = 5
 CHANCE = 0.05
 
@@ -64,10 +66,12 @@ class ForecastPruner(BasePruner):
     def crossed(self, trial: FrozenTrial, step: int | None) -> tuple[int, float] | None:
         """(rung step, value) when the report at `step` is the trial's first at or past a rung (the highest such
         rung, if a report skipped several), else None. Stateless: read again from the values when explaining."""
-        if step is None or step not in trial.intermediate_values:
+        values = trial.intermediate_values
+        if step is None or step not in values:
             return None
-        before = max((s for s in trial.intermediate_values if s < step), default=-1)
-        rung_steps = [r for r in self._rung_steps(step) if before < r <= step]
+        # the report before this one: step - 1 when a trial reports every step (O(1) on every report), else a scan
+        before = step - 1 if step - 1 in values else max((s for s in values if s < step), default=-1)
+        rung_steps = [r for r in steps_list(self.min_resource, self.reduction_factor, step) if before < r]
         return (rung_steps[-1], trial.intermediate_values[step]) if rung_steps else None
 
     def forecast(self, study: optuna.Study, rung_step: int, value: float) -> Forecast | None:
@@ -96,13 +100,6 @@ class ForecastPruner(BasePruner):
         else:  # the finished trials lie on the line: the forecast is exact
             spread, chance = 0.0, 1.0 if predicted < best else 0.0
         return Forecast(rung_step, value, sign * predicted, spread, sign * best, chance, n)
-
-    def _rung_steps(self, up_to: int) -> list[int]:
-        out, rung = [], 0
-        while self.rung_step(rung) <= up_to:
-            out.append(self.rung_step(rung))
-            rung += 1
-        return out
 
     @staticmethod
     def _finished(study: optuna.Study) -> int:
