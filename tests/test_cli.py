@@ -130,9 +130,8 @@ def test_validate_a_continuous_space_with_overrides(project: Path, capsys: pytes
     assert not (project / ".sweepkit").exists()  # validate writes nothing
 
 
-def test_validate_warns_but_passes_when_the_program_is_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_refuses_a_missing_program(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run` would fail every trial: `validate` says so (exit 2) instead of warning and calling it valid."""
     path = _write(
         tmp_path,
         "sweep_config.yaml",
@@ -144,17 +143,18 @@ def test_validate_warns_but_passes_when_the_program_is_missing(
           lr: {distribution: log_uniform_values, min: 0.0001, max: 0.01}
         """,
     )
-    code, out, _ = _cli(capsys, "validate", str(path))
-    assert code == 0
-    assert "warning" in out and "train_multihead.py does not exist" in out
-    assert "note: project is ignored" in out
+    code, out, err = _cli(capsys, "validate", str(path))
+    assert code == 2
+    assert "program: scripts/train_multihead.py not found" in err
+    assert "valid" not in out
 
 
-def test_validate_warns_when_the_trial_module_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_refuses_a_missing_trial_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "s.yaml", "trial: {function: 'sweepkit_nowhere:objective'}\nparameters: {x: [1]}\n")
-    code, out, _ = _cli(capsys, "validate", str(path))
-    assert code == 0
-    assert 'module "sweepkit_nowhere" not found' in out
+    code, out, err = _cli(capsys, "validate", str(path))
+    assert code == 2
+    assert 'trial.function: module "sweepkit_nowhere" not found' in err
+    assert "valid" not in out
 
 
 # -- user errors: exit 2, one line ------------------------------------------------------------------------
@@ -235,8 +235,17 @@ def test_an_expression_that_cannot_be_computed(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "div.yaml").write_text("parameters:\n  x: {min: 0.0, max: 1.0}\n  d: {expr: '1 / (x - x)'}\n")
     code, out, err = _cli(capsys, "validate", "div.yaml")
+    assert code == 2, err  # every trial would fail: a user error, named at the derived parameter
+    assert 'parameters.d: cannot be computed at any point drawn: cannot evaluate "1 / (x - x)"' in err
+
+
+def test_an_expression_that_fails_at_some_points_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "div.yaml").write_text("parameters:\n  x: {min: 0, max: 1000000}\n  d: {expr: '1 / x'}\n")
+    code, out, err = _cli(capsys, "validate", "div.yaml")
     assert code == 0, err
-    assert 'one sampled trial: none in 200 draws: cannot evaluate "1 / (x - x)"' in out
 
 
 # -- run, ls, status, best ------------------------------------------------------------------------------

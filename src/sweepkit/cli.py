@@ -232,41 +232,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- validate ------------------------------------------------------------------------------------------
-def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
-    """One feasible point drawn at random, or None and why not."""
-    import optuna
+_SHOWN_PARAMETERS = 200  # a 20,000-parameter space is summed up, not printed (rich takes ~1 ms a row)
 
-    from sweepkit.expr import ExprError
-    from sweepkit.space import nest
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.strategy.seed or 0))
-    why = "none feasible in 200 draws"
-    for _ in range(200):
-        trial = study.ask()
-        try:
-            values = spec.space.sample(trial, grid=strategy.grid)
-        except ExprError as exc:  # a derived value that cannot be computed at this point
-            why = f"none in 200 draws: {_one_line(exc)}"
-        else:
-            if spec.space.violation(values) is None:
-                return nest(values), ""
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return None, why
+def _shorten(text: str, most: int = 2000) -> str:
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import importlib.util
-
     from rich.console import Console
     from rich.table import Table
 
     from sweepkit.spec import load_spec
     from sweepkit.sweep import early_stopping, prepare
+    from sweepkit.sweep._preflight import preflight
 
     console = Console()
     spec = load_spec(_source(args), args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
+    checked = preflight(spec, cwd=Path.cwd(), grid=strategy.grid)  # every check `run` makes before a trial
+    pruning = early_stopping(spec)
     label = args.file or "the --param flags"
     console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
     budget = []
@@ -285,9 +270,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         picked = f"{spec.family} → {picked}"
     console.print(f"strategy: {picked} ({strategy.reason})")
     table = Table("parameter", "values", "when", box=None, pad_edge=False)
-    for name, what, when in spec.space.describe():
+    rows = list(spec.space.describe())
+    for name, what, when in rows[:_SHOWN_PARAMETERS]:
         table.add_row(name, what, when)
     console.print(table)
+    if len(rows) > _SHOWN_PARAMETERS:
+        console.print(f"... and {len(rows) - _SHOWN_PARAMETERS:,} more parameters ({len(rows):,} in all)")
     for constraint in spec.space.constraints:
         console.print(f"constraint: {constraint.text}")
     if spec.space.finite:
@@ -296,51 +284,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"grid size: {size} points" if size is not None else f"grid size: up to {bound} points")
     else:
         console.print("grid size: continuous (infinite)")
-    pruning = early_stopping(spec)
     console.print(f"early stopping: {pruning.description}", soft_wrap=True, highlight=False)
     for line in pruning.rungs:
         console.print(f"  {line}", soft_wrap=True, highlight=False)
     for note in pruning.notes:
         console.print(f"note: {note}", soft_wrap=True, highlight=False)
     console.print(f"store: {store.describe()}   output: {spec.output}")
-    sample, why = _sample_once(spec, strategy)
-    shown = json.dumps(sample, default=str) if sample is not None else why
+    shown = _shorten(json.dumps(checked.sample, default=str)) if checked.sample is not None else checked.why
     console.print(f"one sampled trial: {shown}", soft_wrap=True, highlight=False)
-    if sample is not None and (spec.trial.program or spec.trial.command):
-        import tempfile
-
-        from sweepkit.sweep._command import build_argv
-
-        with tempfile.TemporaryDirectory() as tmp:
-            argv = build_argv(
-                spec.trial.command, spec.trial.program, sample, interpreter=sys.executable,
-                params_file=Path(tmp) / "params.json", base_dir=spec.base_dir,
-            )  # fmt: skip
-        console.print(f"its command: {shlex.join(argv)}", soft_wrap=True, highlight=False)
-    if spec.trial.function:
-        module = spec.trial.function.partition(":")[0]
-        if module.endswith(".py") or "/" in module:
-            if not (spec.base_dir / module).exists():
-                console.print(
-                    f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist", soft_wrap=True
-                )
-        else:
-            sys.path.insert(0, str(spec.base_dir))
-            try:
-                found = importlib.util.find_spec(module.split(".")[0]) is not None
-            except (ImportError, ValueError):
-                found = False
-            finally:
-                sys.path.remove(str(spec.base_dir))
-            if not found:
-                console.print(
-                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}',
-                    soft_wrap=True,
-                )
-    if spec.trial.program:
-        program = spec.base_dir / spec.trial.program
-        if not program.exists():
-            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist", soft_wrap=True)
+    if checked.argv:
+        console.print(f"its command: {_shorten(shlex.join(checked.argv))}", soft_wrap=True, highlight=False)
     for note in spec.notes:
         console.print(f"note: {note}", soft_wrap=True, highlight=False)
     return EXIT_OK

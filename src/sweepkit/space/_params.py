@@ -39,6 +39,34 @@ def _by_index(values: tuple[Any, ...]) -> bool:
 _U_LOW, _U_HIGH = 1e-9, 1.0 - 1e-9
 # Grids larger than this are treated as continuous (no enumeration, no exhaustion tracking).
 MAX_GRID_POINTS = 100_000
+# A step or q finer than this many points per range cannot be sampled: Optuna counts a step's points with
+# Decimal (1e-300 over [0, 1] raises), and rounding to it loses the float's precision long before.
+MAX_STEPS = 10**15
+# Optuna samples integers through floats: past 2**53 they can no longer all be told apart.
+MAX_INT = 2**53
+
+
+def _not_finite(value: Any) -> bool:
+    """A value JSON can't store (NaN, ±inf), anywhere inside lists and mappings."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return any(_not_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_not_finite(v) for v in value.values())
+    return False
+
+
+def _range_problem(low: float, high: float, step: float | None, what: str = "step") -> str | None:
+    """Why [low, high] (with an optional step) can't be sampled: a range or point count that overflows."""
+    if not math.isfinite(high - low):
+        return f"the range [{low:g}, {high:g}] is too wide to sample: high - low must be a finite number"
+    if step is not None and (high - low) / step > MAX_STEPS:
+        return (
+            f"{what} {step:g} cuts [{low:g}, {high:g}] into more than {MAX_STEPS:.0e} points: "
+            f"use a larger {what}, or none for a continuous range"
+        )
+    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +120,10 @@ class Parameter:
         """Every value this parameter can take, or None when it is continuous."""
         return None
 
+    def problem(self) -> str | None:
+        """Why this parameter can't be searched or stored although each field is fine alone, or None."""
+        return None
+
     def describe(self) -> str:
         return self.kind
 
@@ -110,6 +142,13 @@ class Constant(Parameter):
 
     def describe(self) -> str:
         return f"constant {self.value!r}"
+
+    def problem(self) -> str | None:
+        return (
+            f"{self.value!r} is not a finite number: a trial's values are stored as JSON"
+            if _not_finite(self.value)
+            else None
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,6 +205,12 @@ class Choice(Parameter):
     def grid(self) -> tuple[Any, ...]:
         return self.values
 
+    def problem(self) -> str | None:
+        for i, value in enumerate(self.values):
+            if _not_finite(value):
+                return f"value {i} ({value!r}) is not a finite number: a trial's values are stored as JSON"
+        return None
+
     def describe(self) -> str:
         shown = ", ".join(repr(v) for v in self.values[:8]) + (", ..." if len(self.values) > 8 else "")
         if self.probabilities is not None:
@@ -185,6 +230,9 @@ class Float(Parameter):
 
     def _distribution(self) -> BaseDistribution:
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def problem(self) -> str | None:
+        return _range_problem(self.low, self.high, self.step)
 
     def grid(self) -> tuple[float, ...] | None:
         if self.step is None:
@@ -212,6 +260,14 @@ class Int(Parameter):
 
     def _distribution(self) -> BaseDistribution:
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def problem(self) -> str | None:
+        if max(abs(self.low), abs(self.high)) > MAX_INT:
+            return (
+                f"the bounds [{self.low:.3g}, {self.high:.3g}] are beyond ±2**53, "
+                "where integers can't be sampled exactly"
+            )
+        return None
 
     def grid(self) -> tuple[int, ...] | None:
         n = (self.high - self.low) // self.step + 1
@@ -263,6 +319,11 @@ class Quantized(Parameter):
     def _decode(self, internal: Any) -> Any:
         return self._clip(_quantize(float(internal), self.q))
 
+    def problem(self) -> str | None:
+        return _range_problem(self.low, self.high, None) or _range_problem(
+            min(0.0, self.low), max(0.0, self.high), self.q, "q"
+        )
+
     def grid(self) -> tuple[Any, ...] | None:
         first, last = round(self.low / self.q), round(self.high / self.q)
         if last - first + 1 > MAX_GRID_POINTS:
@@ -307,6 +368,18 @@ class Quantile(Parameter):
         else:  # pragma: no cover - the parser only builds the families above
             raise ValueError(f"unknown quantile family {self.family}")
         return _quantize(x, self.q)
+
+    def problem(self) -> str | None:
+        if self.family == "beta":  # within [0, 1] whatever a and b are
+            return None
+        for u in (_U_LOW, _U_HIGH):  # the extreme values a trial can get
+            try:
+                value = self._decode(u)
+            except (ArithmeticError, ValueError):
+                value = math.inf
+            if not math.isfinite(value):
+                return f"its values overflow a float (mu={self.mu:g}, sigma={self.sigma:g}): use a smaller mu or sigma"
+        return None
 
     def describe(self) -> str:
         args = f"a={self.a:g}, b={self.b:g}" if self.family == "beta" else f"mu={self.mu:g}, sigma={self.sigma:g}"

@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from sweepkit.errors import SpecError
 from sweepkit.expr import Expr, ExprError
-from sweepkit.space._params import MAX_GRID_POINTS, Constant, Derived, Parameter
+from sweepkit.space._params import MAX_GRID_POINTS, Constant, Derived, Parameter, _not_finite
 
 _ABSENT = object()  # a searched parameter with no stored value (a trial of an older space)
 
@@ -88,7 +88,7 @@ class SearchSpace:
             elif isinstance(param, Derived):
                 assert param.expr is not None
                 if param.expr.names <= values.keys():
-                    values[param.name] = param.expr.evaluate(values)
+                    values[param.name] = _derive(param, values)
             else:
                 value = searched_value(param)
                 if value is not _ABSENT:
@@ -149,6 +149,27 @@ class SearchSpace:
         """(name, what, condition) rows for `validate`."""
         for param in self.parameters:
             yield param.name, param.describe(), param.when.text if param.when is not None else ""
+
+
+class DerivedError(ExprError):
+    """A derived parameter that cannot be computed at a point (or computes NaN/inf), naming the parameter."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def _derive(param: Derived, values: Mapping[str, Any]) -> Any:
+    assert param.expr is not None
+    try:
+        value = param.expr.evaluate(values)
+    except ExprError as exc:
+        raise DerivedError(param.name, str(exc)) from None
+    if _not_finite(value):
+        raise DerivedError(
+            param.name, f'"{param.expr.text}" gives {value!r}: a parameter\'s value must be a finite number'
+        )
+    return value
 
 
 class _FixedChoices:
@@ -217,4 +238,4 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["MAX_GRID_POINTS", "SearchSpace", "flatten", "nest", "point_key"]
+__all__ = ["MAX_GRID_POINTS", "DerivedError", "SearchSpace", "flatten", "nest", "point_key"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,13 +55,51 @@ class Spec:
         return STRATEGY_ALIASES.get(key, self.strategy.name)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, with two YAML 1.1 readings that surprise sweep files changed to YAML 1.2's:
+# Sweep files are a few kilobytes; the cap keeps `validate /dev/zero` (or a stray dataset) from eating memory.
+MAX_FILE_BYTES = 1 << 20
+# Aliases may share a block (`*defaults`) but not multiply it: a billion-laughs file of under 900 bytes expands
+# to 9**9 strings. Nodes reached through aliases, counted with repeats, stay under this.
+MAX_ALIAS_NODES = 10_000
+
+
+class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's parser when installed: ~20x faster on large files), with two YAML 1.1
+    readings that surprise sweep files changed to YAML 1.2's:
 
     * `1e-5` (no dot) is a number, not the string "1e-5" (a choice `[1e-5, 1e-4]` hands trials floats);
     * `2024-01-01` stays the text written, not a `datetime.date`: values stay plain JSON, so a sweep stored
       and read back (`best`, `status`) decodes its points the same way.
+
+    It also refuses what PyYAML lets through: a key written twice in one mapping (PyYAML keeps the last
+    silently), an alias inside the node it names (a cycle), and aliases that expand past MAX_ALIAS_NODES.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: own keys override merged ones
+                    continue
+                # a scalar key by its tag and text (cheap: a big file has thousands); others by value
+                key = (
+                    (key_node.tag, key_node.value)
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else self.construct_object(key_node, deep=False)
+                )
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: PyYAML's own error names it
+                    continue
+                if first is not key_node:
+                    shown = getattr(key_node, "value", key)
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f'duplicate key "{shown}" at line {first.start_mark.line + 1} and line '
+                        f"{key_node.start_mark.line + 1}: keep one",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -73,11 +113,84 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse alias cycles, and aliases that expand past MAX_ALIAS_NODES, on the composed node graph before
+    any value is built. Sizes are memoized per node, so the check stays linear in the file's size."""
+    written, shared = _count_written(root)
+    if not shared:  # no node is reached twice: the file has no aliases to expand
+        return
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to a node that contains it: a sweep file cannot be recursive",
+                node.start_mark,
+            )  # fmt: skip
+        open_nodes.add(id(node))
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        open_nodes.discard(id(node))
+        if total - written > MAX_ALIAS_NODES:
+            raise yaml.composer.ComposerError(
+                None, None,
+                f"aliases expand to more than {MAX_ALIAS_NODES:,} values beyond those written out "
+                "(a YAML alias bomb?): write the values out, or share fewer",
+                node.start_mark,
+            )  # fmt: skip
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+def _count_written(root: yaml.Node) -> tuple[int, bool]:
+    """How many nodes the file writes (each once, aliases not followed again), and whether any is shared."""
+    seen: set[int] = set()
+    shared = False
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            shared = True
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+    return len(seen), shared
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_aliases(root)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """YAML or JSON text → a mapping, with the parser's line and column on errors."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a leading byte-order mark is not content
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)  # never more: /dev/zero or a huge file must not fill memory
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError(
+                f"larger than {MAX_FILE_BYTES >> 20} MiB: expected a sweep file (YAML or JSON), not data", file=name
+            )
+        text = data.decode("utf-8-sig")  # -sig: a leading byte-order mark is not content
     except FileNotFoundError:
         raise SpecError("no such file", file=name) from None
     except IsADirectoryError:
@@ -91,13 +204,17 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"cannot read it: {exc.strerror or exc}", file=name) from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_Loader)
+        data = _load_json(text) if path.suffix.lower() == ".json" else _load_yaml(text)
+    except _DuplicateKey as exc:
+        raise SpecError(f"invalid JSON: {exc}", file=name) from None
     except json.JSONDecodeError as exc:
         raise SpecError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "maximum nesting depth" in problem:  # libyaml's own limit, where PyYAML's would recurse
+            raise SpecError("nested too deeply to read", file=name) from None
         raise SpecError(f"invalid YAML{where}: {problem}", file=name) from None
     except RecursionError:
         raise SpecError("nested too deeply to read", file=name) from None
@@ -109,6 +226,52 @@ def read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError(f"expected a mapping of keys at the top, found {type(data).__name__}", file=name)
     return data
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object that writes one key twice (json keeps the last one silently)."""
+
+
+def _load_json(text: str) -> Any:
+    """json.loads, refusing duplicate keys with the line of each. The pure-Python scanner is used because it
+    hands each object's start position to `parse_object`; the C one doesn't (sweep files are small)."""
+    decoder = json.JSONDecoder()
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[dict[str, Any], int]:
+        doc, start = s_and_end
+        pairs, end = json.decoder.JSONObject(s_and_end, decoder.strict, scan_once, None, list, memo)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                lines = _json_key_lines(doc, start, end, key)
+                raise _DuplicateKey(f'duplicate key "{key}" at line {lines[0]} and line {lines[1]}: keep one')
+            seen.add(key)
+        return dict(pairs), end
+
+    memo: dict[str, str] = {}
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.memo = memo  # type: ignore[attr-defined]
+    scan_once = json.scanner.py_make_scanner(decoder)
+    decoder.scan_once = scan_once
+    return decoder.decode(text)
+
+
+def _json_key_lines(doc: str, start: int, end: int, key: str) -> list[int]:
+    """The lines of `key` among one object's own keys (the object is doc[start-1:end], already parsed)."""
+    scan = json.scanner.py_make_scanner(json.JSONDecoder())
+    space = json.decoder.WHITESPACE
+    lines, pos = [], start
+    while pos < end:
+        pos = space.match(doc, pos).end()
+        if doc[pos] != '"':  # "}" or ","
+            pos += 1
+            continue
+        name, after = json.decoder.scanstring(doc, pos + 1)
+        if name == key:
+            lines.append(doc.count("\n", 0, pos) + 1)
+        pos = space.match(doc, after).end() + 1  # past ":"
+        _, pos = scan(doc, space.match(doc, pos).end())
+    return lines
 
 
 def _first_line(exc: BaseException) -> str:
@@ -147,6 +310,8 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
         model: Any = SpecModel
         for part in loc[:-1]:
             model = model.model_fields[part].annotation
+            # `ResourcesSpec | None`: the section's model is the union's member that has fields
+            model = next((m for m in getattr(model, "__args__", ()) if hasattr(m, "model_fields")), model)
         options = list(getattr(model, "model_fields", {}))
         if len(loc) == 1:
             options += list(ALIASES) + sorted(IGNORED)

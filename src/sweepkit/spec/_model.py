@@ -30,7 +30,7 @@ class MetricSpec(_Section):
 
     name: str = "value"
     goal: Literal["minimize", "maximize"] = "minimize"
-    target: float | None = None
+    target: float | None = Field(default=None, allow_inf_nan=False)
     summary: Literal["last", "best", "mean_last_k"] = "last"
     last_k: int = Field(default=3, ge=1)
     fold_aggregation: Literal["mean", "median", "min", "max"] = "mean"
@@ -93,15 +93,18 @@ BACKENDS = ("local", "ray")  # where trials run: on this machine, or as tasks on
 _PER_TRIAL_KEYS = ("cpu", "gpu")
 
 
-class ResourcesSpec(BaseModel):
-    """Where trials run and how many at once. The Ray keys are checked here; the others (`workers`,
-    `gpus_per_trial`, ...) pass through to the engine, which checks what it uses."""
+class ResourcesSpec(_Section):
+    """Where trials run and how many at once. `gpus_per_trial` and `gpu_ids` are checked where the slots are
+    planned (resources/gpus.py), which knows the machine's GPUs; an unknown key is a typo."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
+    workers: int | None = Field(default=None, ge=1)
+    gpus_per_trial: Any = None
+    gpu_ids: Any = None
     backend: str | None = None
     ray_address: str | None = None  # `auto`, `host:port` of `ray start --head`, or `ray://host:10001`
     per_trial: dict[str, float] | None = None  # what one trial holds on Ray: {cpu, gpu}, fractions allowed
+
+    _numbers = field_validator("workers", mode="before")(classmethod(lambda cls, v: _no_bool(v)))
 
     @field_validator("backend", mode="before")
     @classmethod

@@ -433,6 +433,14 @@ def _condition(ctx: _Ctx, leaf: _Leaf) -> Any:
 
 
 def _build(ctx: _Ctx, leaf: _Leaf) -> Parameter:
+    param = _make(ctx, leaf)
+    problem = param.problem()
+    if problem:
+        raise ctx.error(problem, leaf.key)
+    return param
+
+
+def _make(ctx: _Ctx, leaf: _Leaf) -> Parameter:
     raw = leaf.raw
     if leaf.options is not None:
         return Choice(leaf.name, values=leaf.options, when=_condition(ctx, leaf))
@@ -759,7 +767,7 @@ def _optuna(f: _Fields, kind: str, *, inferred: bool) -> Parameter:
         step = f.integer("step", 1)
         if step <= 0:
             raise f.fail(f"step must be > 0, found {step!r}", "step")
-        if log and step != 1:
+        if log and "step" in f.raw:  # even `step: 1`: the docs say a log scale takes no step
             raise f.fail("a log scale cannot have a step", "step")
         if log:
             f.log_low(ilow, low_field)

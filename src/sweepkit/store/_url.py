@@ -157,6 +157,24 @@ def parse(url: str) -> ParsedURL:
     return parsed
 
 
+def check(url: str) -> ParsedURL:
+    """What can be known of a database URL without connecting: its form, and a database kind that exists
+    (`foo://bar` would otherwise pass `validate` and fail `run`)."""
+    parsed = parse(url)
+    if parsed.is_redis:
+        return parsed
+    from sqlalchemy.dialects import registry  # here: SQLAlchemy loads only for a SQL store
+
+    try:
+        registry.load(parsed.dialect)
+    except Exception:  # NoSuchModuleError, or a broken third-party dialect: either way not usable
+        raise UsageError(
+            f'"{redact(url)}" is not a storage URL sweepkit can use: no database is called "{parsed.dialect}"; '
+            f"use {EXAMPLES}"
+        ) from None
+    return parsed
+
+
 def _missing(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is None
@@ -181,4 +199,4 @@ def retry_seconds(options: dict[str, str], url: str) -> float:
     return DEFAULT_RETRY_SECONDS
 
 
-__all__ = ["DRIVER_HINTS", "ParsedURL", "parse", "password_of", "redact", "retry_seconds", "scrub"]
+__all__ = ["DRIVER_HINTS", "ParsedURL", "check", "parse", "password_of", "redact", "retry_seconds", "scrub"]

@@ -24,6 +24,7 @@ from sweepkit.store import ATTR, EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._owners import RunLock
+from sweepkit.sweep._preflight import preflight
 from sweepkit.sweep._program import ProgramTrial
 from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
@@ -312,6 +313,7 @@ def _execute(
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
+    preflight(spec, cwd=workdir, objective=objective)  # the checks `validate` makes, before anything runs
     on_ray = (spec.extra.get("resources") or {}).get("backend") == "ray"
     ray_executor: Executor | None = None
     monitor: Callable[[int, int], Any] | None = None
