@@ -126,6 +126,11 @@ CORPUS: dict[str, tuple[str, str, str]] = {
         ".yaml",
         "trial.program",
     ),
+    "command's program missing": (
+        "name: hostile\nmetric: {name: loss}\ntrial:\n  command: [./nothere, '${args}']\n" + LR,
+        ".yaml",
+        "trial.command",
+    ),
     "program in command missing": (
         "name: hostile\nmetric: {name: loss}\ntrial:\n  program: nothere.py\n"
         "  command: ['${env}', '${interpreter}', '${program}', '${args}']\n" + LR,
@@ -151,12 +156,13 @@ def _validate(path: Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def _assert_clean(code: int, out: str, err: str, expected: str | None = None) -> None:
+def _assert_clean(code: int, out: str, err: str, expected: str | None = None, file: str = "sweep.") -> None:
     assert code in (0, 2), f"exit {code}: {err}"
     assert "Traceback" not in out + err
     assert "internal error" not in err
     if code == 2:
         assert err.startswith("sweepkit: error: "), err
+        assert file in err, err  # the file; the key path follows it where the file has one at fault
         assert "valid" not in out, out  # "valid" comes only after every check
         if expected is not None:
             assert expected in err, err
@@ -353,6 +359,32 @@ def test_fuzz_validate_never_crashes(tmp_path: Path, edits: list[tuple[str, obje
         start = time.process_time()
         code, out, err = _validate(path)
         assert time.process_time() - start < 10
+    finally:
+        os.chdir(cwd)
+    _assert_clean(code, out, err)
+
+
+_VALID_TEXT = HEAD + "strategy: {name: random}\nparameters:\n  lr: {min: 0.001, max: 0.1}\n  n: [1, 2, 3]\n"
+_SPLICES = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["&a ", "*a", "<<: ", "{", "]", ": ", "\n  ", "!!python/object:os.system", "- ", "'", "\t"]),
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edits=st.lists(st.tuples(st.integers(min_value=0, max_value=len(_VALID_TEXT)), _SPLICES), max_size=4))
+def test_fuzz_validate_text_splices(tmp_path: Path, edits: list[tuple[int, str]]) -> None:
+    text = _VALID_TEXT
+    for at, piece in edits:
+        text = text[:at] + piece + text[at:]
+    path = tmp_path / "sweep.yaml"
+    (tmp_path / "htrain.py").write_text("def objective(params):\n    return {'loss': 1.0}\n")
+    path.write_text(text)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, out, err = _validate(path)
     finally:
         os.chdir(cwd)
     _assert_clean(code, out, err)

@@ -201,9 +201,10 @@ def _check_program(spec: Spec, cwd: Path, sample: dict[str, Any]) -> list[str]:
                 key=_key(spec, "trial.program"),
             )
     first = argv[0]
-    if "/" in first and not (run_in / first).exists() or "/" not in first and shutil.which(first) is None:
+    where = f"in {run_in}" if "/" in first else "on the PATH"
+    if not ((run_in / first).exists() if "/" in first else shutil.which(first)):
         key = _key(spec, "trial.command" if command else "trial.program")
-        raise SpecError(f'"{first}", the program the command starts, is not found', file=spec.file, key=key)
+        raise SpecError(f'"{first}", the program the command starts, is not found {where}', file=spec.file, key=key)
     return argv
 
 
