@@ -411,6 +411,8 @@ def _execute(
             reporter.finished(result)
     if interrupted:
         raise KeyboardInterrupt
+    if engine.user_error is not None:
+        raise engine.user_error
     if engine.failing:
         raise SweepFailed(result.stop_reason)
     counts = result.counts
