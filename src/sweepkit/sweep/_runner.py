@@ -682,10 +682,7 @@ class Engine:
 
     def _metric_seen(self) -> bool:
         """Did any trial of the sweep, in any run, ever give its metric (as a result or a reported step)?"""
-        for t in self.trials():
-            if t.state == TrialState.COMPLETE or t.intermediate_values:
-                return True
-        return False
+        return any(t.state == TrialState.COMPLETE or t.intermediate_values for t in self.trials())
 
     def _stop_for_missing_metric(self, number: int, error: str) -> None:
         """No trial has ever given the metric: its name in the sweep file is wrong (or never logged), and
