@@ -437,6 +437,38 @@ def test_sweep_config_bayesian_is_model_based(tmp_path: Path) -> None:
     assert type(strategy.sampler).__name__ in ("GPSampler", "TPESampler")  # GP with torch, else TPE
 
 
+def test_sweep_config_model_parameters_named_like_distribution_keys(tmp_path: Path) -> None:
+    """A model's parameter may be called `a`, `max` or `step`: a mapping of ranges is still the model's."""
+    ranges = {"m": {"a": [1, 5], "step": [0.1, 0.5]}, "choice": {"values": [2, 4]}, "c": ["x", "y"]}
+    spec = sweepkit.load_spec({"sweep_type": "random", "parameter_ranges": ranges}, cwd=tmp_path)
+    params = {p.name: p for p in spec.space.parameters}
+    assert (params["m.a"].low, params["m.a"].high, params["m.step"].high) == (1, 5, 0.5)
+    assert params["choice"].values == (2, 4) and params["c"].values == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where", "fragment"),
+    [
+        ("hyperband", [81, 3], "hyperband", "expected a mapping"),
+        ("hyperband", {"iters": 3, "max_iter": 81}, "hyperband.iters", 'did you mean "iterations"'),
+        ("hyperband", {"iterations": 2}, "hyperband.iterations", "needs max_iter"),
+        ("hyperband", {"max_iter": 0}, "hyperband.max_iter", "whole number ≥ 1"),
+        ("hyperband", {"max_iter": 81, "eta": 1}, "hyperband.eta", "whole number ≥ 2"),
+        ("hyperband", {"max_iter": 9.5}, "hyperband.max_iter", "9.5"),
+        ("gpu_settings", [1], "gpu_settings", "expected a mapping"),
+        ("gpu_settings", {"determinstic": True}, "gpu_settings.determinstic", 'did you mean "deterministic"'),
+        ("parameter_ranges", {"m": {"depth": [10, 4]}}, "parameter_ranges.m.depth", "low above high"),
+    ],
+)
+def test_sweep_config_errors_name_the_key(tmp_path: Path, key: str, value: object, where: str, fragment: str) -> None:
+    raw = {"sweep_type": "hyperband", "parameter_ranges": {"m": {"depth": [4, 10]}}, key: value}
+    path = tmp_path / "sweep_config.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        sweepkit.load_spec(path, cwd=tmp_path)
+    assert info.value.key == where and fragment in str(info.value)
+
+
 def test_sweep_config_inside_a_larger_training_config(tmp_path: Path) -> None:
     text = SWEEP_CONFIG.replace("{\n", '{\n    "trading_params": {"fee": 0.001},\n    "data": "btc.csv",\n', 1)
     spec = sweepkit.load_spec(_write(tmp_path, "config.json", text), cwd=tmp_path)

@@ -243,7 +243,7 @@ def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layou
         if value:  # an empty section (`trials:` with nothing under it) sets nothing
             _place_optuna_section(key, value, origin, out, layout, file)
     elif key == "parameter_ranges":
-        _put(out, "parameters", _ranges(value), origin, layout, file=file)
+        _put(out, "parameters", _ranges(value, origin, file), origin, layout, file=file)
     elif key == "hyperband":  # it applies only when sweep_type is hyperband: resolved once the file is read
         layout.hyperband = (value, origin)
     elif key == "gpu_settings":
@@ -346,22 +346,37 @@ def number(value: Any) -> int | float | None:
     return None
 
 
-def _ranges(value: Any) -> Any:
+def _ranges(value: Any, origin: str, file: str | None) -> Any:
     """`parameter_ranges` → `parameters`: `[low, high]` (two numbers) is a range, integers giving an integer
-    one; a mapping without any parameter form's key (`low`, `values`, `type`, ...) is one model's ranges, a
-    nested section; anything else is read as any `parameters` entry is (a longer list is a choice)."""
+    one; one model's ranges (`"catboost": {"depth": [4, 10]}`) are a nested section; anything else is read as
+    any `parameters` entry is (a longer list is a choice)."""
     if not isinstance(value, dict):
         return value  # the schema says what is wrong with it
     out: dict[Any, Any] = {}
     for name, entry in value.items():
         bounds = [number(v) for v in entry] if isinstance(entry, list) and len(entry) == 2 else [None]
         if None not in bounds:
+            if bounds[0] > bounds[1]:  # said here: the laid-out entry's key path would name a `low` never written
+                raise SpecError(
+                    f"expected [low, high], found {entry} (low above high)", file=file, key=f"{origin}.{name}"
+                )
             out[name] = {"low": bounds[0], "high": bounds[1]}
-        elif isinstance(entry, dict) and entry and not entry.keys() & PARAMETER_KEYS:
-            out[name] = {"parameters": _ranges(entry)}
+        elif _is_model(entry):
+            out[name] = {"parameters": _ranges(entry, f"{origin}.{name}", file)}
         else:
             out[name] = entry
     return out
+
+
+def _is_model(entry: Any) -> bool:
+    """One model's ranges, not one parameter: no parameter form's key, or (a model may have a parameter named
+    `a`, `max` or `step`) only lists and mappings below it, none of them a choice's `values`."""
+    if not isinstance(entry, dict) or not entry:
+        return False
+    if not entry.keys() & PARAMETER_KEYS:
+        return True
+    nested = all(isinstance(v, list | dict) for v in entry.values())
+    return nested and not entry.keys() & {"values", "choices", "probabilities", "parameters", "_value"}
 
 
 def _gpu_settings(value: Any, origin: str, layout: Layout, file: str | None) -> None:
