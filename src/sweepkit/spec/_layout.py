@@ -530,10 +530,11 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
         if isinstance(out.get(section), dict):
             _numbers_from_text(out[section], textual)
     _random_stops_nothing(out, layout)
-    for section in _STOPPING:  # made of flat keys (`optuna_pruner`, `asha_*`): named by the first one
+    for section in _STOPPING:  # made of flat keys (`optuna_pruner`, `asha_*`): named by them, so a note
         written = [origin for path, origin in layout.origins.items() if str(path).startswith(f"{section}.")]
-        if section in out and section not in layout.origins and written:
-            layout.origins[section] = written[0]
+        if section in out and section not in layout.origins and written:  # that drops the section names each
+            more = f" (with {', '.join(written[1:])})" if len(written) > 1 else ""
+            layout.origins[section] = written[0] + more
     if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
         goal = out["metric"]["goal"].strip().lower()
         out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
