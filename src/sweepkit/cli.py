@@ -58,6 +58,14 @@ def _inline_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", metavar="NAME[:GOAL]", help="the metric without a sweep file, e.g. val_loss:minimize")
 
 
+def _function_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--function", metavar="MODULE:FN",
+        help="the trial function, for a sweep file that names none (looked up next to the file, then here); "
+        "or give a command after --: sweepkit run FILE -- python train.py",
+    )  # fmt: skip
+
+
 def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
     """`sweepkit run --param ... -- python train.py --epochs 3`: what follows `--` is the program."""
     if "--" in argv:
@@ -70,15 +78,45 @@ def _source(args: argparse.Namespace) -> Any:
     """The sweep file, or a spec made from --param/--metric and the command after `--`."""
     from sweepkit.spec._inline import inline_spec
 
-    if args.file and (args.param or args.program_command):
+    if args.file and args.param:
         raise SpecError("give a sweep file or --param flags with a command after --, not both")
     if args.file:
         if args.metric:
             raise SpecError("--metric goes with --param; in a sweep file, set metric.name")
+        args.overrides = [*args.overrides, *_what_to_run(args)]
         return args.file
+    if args.function:
+        raise SpecError("--function goes with a sweep file; with --param flags, give the command after --")
     if not args.param:
         raise SpecError("no sweep file: give one (sweepkit run sweep.yaml) or --param flags and a command after --")
     return inline_spec(args.param, args.metric, args.program_command)
+
+
+def _what_to_run(args: argparse.Namespace) -> list[str]:
+    """`FILE --function module:fn` or `FILE -- python train.py ...`: what to run, from the command line, as
+    overrides of the file's trial section, written where the file has it. Like --trials over budget.trials,
+    the command line wins over what the file says; a command gets `${args}` unless it places the params."""
+    from sweepkit.spec import _origin, load_spec
+    from sweepkit.spec._inline import _PARAM_MACROS
+
+    command = args.program_command
+    if not args.function and not command:
+        return []
+    if args.function and command:
+        raise SpecError("give --function or a command after --, not both")
+    written = load_spec(args.file, args.overrides)  # as written: where its trial section is, if anywhere
+    function_key = _origin("trial.function", written.origins)
+    if args.function:
+        here = str(Path.cwd())  # a module beside the file wins; else one where sweepkit runs, as `python -m` finds
+        if here not in sys.path:
+            sys.path.append(here)
+        return [f"{function_key}={json.dumps(args.function)}"]
+    if not any(part in _PARAM_MACROS for part in command):
+        command = [*command, "${args}"]
+    overrides = [f"{_origin('trial.command', written.origins)}={json.dumps(command)}"]
+    if written.trial.function:  # a function would run instead of the command: the command was asked for
+        overrides.append(f"{function_key}=null")
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     _inline_flags(p)
+    _function_flag(p)
     _common(p)
 
     p = sub.add_parser(
@@ -103,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     _inline_flags(p)
+    _function_flag(p)
     p.add_argument("--save-spec", metavar="FILE", help="write the sweep file equivalent to the --param flags")
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")

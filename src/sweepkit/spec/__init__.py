@@ -73,6 +73,23 @@ _Loader.add_implicit_resolver(
 )
 
 
+# A string (kept; an unclosed one runs to the end), a `// line` comment or a `/* block */` comment (an
+# unclosed one runs to the end): every alternative ends where it must, so the scan is linear in the text.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|/\*(?:.*?\*/|.*)', re.DOTALL)
+
+
+def _without_comments(text: str) -> str:
+    """JSON with `//` and `/* */` comments (as guides write sweep_config.json) → JSON, each comment blanked
+    so the parser's line and column numbers still point into the file. Hand-written because json5-style
+    libraries would be a new dependency for these two comment forms only; `json` does the parsing."""
+
+    def blank(match: re.Match[str]) -> str:
+        token = match.group()
+        return token if token.startswith('"') else re.sub(r"[^\n]", " ", token)
+
+    return _JSON_TOKENS.sub(blank, text)
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """YAML or JSON text → a mapping, with the parser's line and column on errors."""
     name = str(path)
@@ -91,7 +108,8 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"cannot read it: {exc.strerror or exc}", file=name) from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_Loader)
+        is_json = path.suffix.lower() == ".json"
+        data = json.loads(_without_comments(text)) if is_json else yaml.load(text, Loader=_Loader)
     except json.JSONDecodeError as exc:
         raise SpecError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=name) from None
     except yaml.YAMLError as exc:
