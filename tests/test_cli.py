@@ -427,3 +427,36 @@ def test_end_to_end_errors(project: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("sweepkit: sweep failed: ")
+
+
+# -- text in square brackets is printed as written (rich markup) ---------------------------------------------
+
+
+def test_brackets_in_a_trial_error_are_printed_and_status_still_works(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project, "brackets.py", 'def objective(params):\n    raise OSError("cannot open [/data/train]")\n')
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "trial.function=brackets:objective", "budget.trials=2")
+    assert code == 1, err
+    assert "internal error" not in err
+    assert "cannot open [/data/train]" in err
+    code, out, err = _cli(capsys, "status", "tiny")
+    assert code == 0, err
+    assert "cannot open [/data/train]" in out.replace("\n", " ") or "[/data/train]" in out
+
+
+def test_brackets_in_choices_and_names_are_shown_as_written(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(
+        project,
+        "odd.yaml",
+        """
+        name: "odd[bold]"
+        trial: {function: "clitrain:objective"}
+        metric: {name: loss}
+        parameters:
+          x: {values: ["[/x]", "[red]y"]}
+        """,
+    )
+    code, out, err = _cli(capsys, "validate", "odd.yaml")
+    assert code == 0, err
+    assert "[/x]" in out and "[red]y" in out and "odd[bold]" in out

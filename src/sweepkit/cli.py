@@ -188,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _console() -> Any:
+    """A console that prints text as written: sweep names, choices, errors and install hints hold square
+    brackets (`[/data/train]`, `sweepkit[gp]`) that rich's markup would eat or fail on."""
+    from rich.console import Console
+
+    return Console(markup=False)
+
+
+def _warning(text: str) -> Any:
+    from rich.text import Text
+
+    return Text.assemble(("warning", "yellow"), f": {text}")
+
+
 def _one_line(text: object) -> str:
     return re.sub(r"\s*\n\s*", " ", str(text).strip())
 
@@ -258,17 +272,17 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
 def cmd_validate(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.spec import load_spec
     from sweepkit.sweep import early_stopping, prepare
 
-    console = Console()
+    console = _console()
     spec = load_spec(_source(args), args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
     label = args.file or "the --param flags"
-    console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
+    console.print(Text.assemble((f"{label}: valid", "green"), f" ({spec.dialect} dialect)"), soft_wrap=True)
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
@@ -321,9 +335,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         module = spec.trial.function.partition(":")[0]
         if module.endswith(".py") or "/" in module:
             if not (spec.base_dir / module).exists():
-                console.print(
-                    f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist", soft_wrap=True
-                )
+                console.print(_warning(f"trial.function: {spec.base_dir / module} does not exist"), soft_wrap=True)
         else:
             sys.path.insert(0, str(spec.base_dir))
             try:
@@ -334,13 +346,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 sys.path.remove(str(spec.base_dir))
             if not found:
                 console.print(
-                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}',
+                    _warning(f'trial.function: module "{module}" not found from {spec.base_dir}'),
                     soft_wrap=True,
                 )
     if spec.trial.program:
         program = spec.base_dir / spec.trial.program
         if not program.exists():
-            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist", soft_wrap=True)
+            console.print(_warning(f"trial.program: {program} does not exist"), soft_wrap=True)
     for note in spec.notes:
         console.print(f"note: {note}", soft_wrap=True, highlight=False)
     return EXIT_OK
@@ -475,14 +487,13 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Column, Table
 
     from sweepkit.results._stored import budget_of, load_result
 
     store = _store(args)
     names = store.names()
-    console = Console()
+    console = _console()
     if not names:
         console.print(f"no sweeps in {store.describe()}")
         return EXIT_OK
@@ -508,8 +519,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.progress import _params
     from sweepkit.results import steps_line
@@ -520,8 +531,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     budget = budget_of(store, args.name)
     counts = result.counts
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
-    console = Console()
-    console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
+    console = _console()
+    head = f": {finished}{f'/{budget}' if budget else ''} trials finished"
+    console.print(Text.assemble("sweep ", (result.name, "bold"), head))
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
     steps = steps_line(result)
     if steps is not None:
