@@ -460,3 +460,36 @@ def test_brackets_in_choices_and_names_are_shown_as_written(project: Path, capsy
     code, out, err = _cli(capsys, "validate", "odd.yaml")
     assert code == 0, err
     assert "[/x]" in out and "[red]y" in out and "odd[bold]" in out
+
+
+# -- running a sweep again -------------------------------------------------------------------------------------
+
+
+def test_running_again_with_a_changed_space_says_what_changed(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "parameters.x.max=2.0", "parameters.opt=[adam]")
+    assert code == 2
+    assert err.count("\n") == 1 and "resuming" not in err
+    assert err.startswith('sweepkit: error: sweep.yaml: sweep "tiny" in journal file .sweepkit/sweeps.journal')
+    assert "parameters.x.max: 1.0 → 2.0" in err and "parameters.opt" in err and "--fresh" in err
+    assert len(load_result(Store(cwd=ran), "tiny").trials) == 4  # nothing ran, nothing lost
+
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "--trials", "6")  # more budget, same space: it resumes
+    assert code == 0, err
+    assert "resuming with 4 done" in err and len(load_result(Store(cwd=ran), "tiny").trials) == 6
+
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "parameters.x.max=2.0", "--fresh")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == ["tiny", "tiny.1"]
+
+
+def test_save_spec_keeps_the_budget_flags(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(project, "prog.py", "import sweepkit\n\nsweepkit.init().log({'loss': 1.0})\n")
+    flags = ["--param", "x=uniform(0,1)", "--metric", "loss", "--trials", "2", "--save-spec", "saved.yaml"]
+    code, _, err = _cli(capsys, "run", *flags, "-q", "--", sys.executable, "prog.py")
+    assert code == 0, err
+    saved = yaml.safe_load((project / "saved.yaml").read_text())
+    assert saved["budget"] == {"trials": 2}
+    code, _, err = _cli(capsys, "run", "saved.yaml")  # the saved file is the same sweep, budget and all
+    assert code == 0, err
+    assert "resuming with 2 done" in err and "budget: all trials done" in err
+    assert len(load_result(Store(cwd=project), "prog").trials) == 2

@@ -377,9 +377,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_spec:
         if not isinstance(source, dict):
             raise SpecError("--save-spec writes the sweep file for --param flags; you already have a sweep file")
-        from sweepkit.spec._inline import to_yaml
+        from sweepkit.spec._inline import to_yaml, with_run_flags
 
-        Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
+        saved = with_run_flags(source, trials=args.trials, steps=args.steps, timeout=timeout, seed=args.seed)
+        Path(args.save_spec).write_text(to_yaml(saved, file=args.save_spec), encoding="utf-8")
         print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
     _until(args)  # a bad --until is said before anything starts
     if args.exclusive and _another_run_alive(source, args):

@@ -129,13 +129,44 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         "output": str(spec.output),
         "base_dir": str(spec.base_dir),  # where `sweepkit agent` finds the trial's code
     }
-    if study.user_attrs.get(ATTR) != meta:
+    stored = study.user_attrs.get(ATTR) or {}
+    changed = _space_changes(stored.get("spec"), meta["spec"])
+    if changed and study.get_trials(deepcopy=False):
+        # Resumed, the old trials would steer the strategy and count toward the budget, and nothing would run.
+        raise SpecError(
+            f'sweep "{spec.name}" in {store.describe()} was run with another search space ({"; ".join(changed)}): '
+            "use --fresh to start over (the old sweep is kept as NAME.1), or give the sweep another name",
+            file=spec.file,
+        )
+    if stored != meta:
         study.set_user_attr(ATTR, meta)
     if study.metric_names != [spec.metric.name]:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
     return study
+
+
+_SPACE_KEYS = ("parameters", "constraints", "metric")  # what the stored trials mean; budget may change
+
+
+def _space_changes(before: Any, after: dict[str, Any], most: int = 5) -> list[str]:
+    """The key paths where the stored sweep's space differs from this run's: `parameters.x.max: 1 → 2`."""
+    if not isinstance(before, dict):
+        return []
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in [*a, *(k for k in b if k not in a)]:
+                walk(a.get(key), b.get(key), f"{path}.{key}")
+        elif a != b:
+            shown = "added" if a is None else "removed" if b is None else f"{json.dumps(a)} → {json.dumps(b)}"
+            found.append(f"{path.lstrip('.')}: {shown}")
+
+    for key in _SPACE_KEYS:
+        walk(before.get(key), after.get(key), key)
+    return found[:most] + ([f"{len(found) - most} more"] if len(found) > most else [])
 
 
 def _silent_optuna() -> None:
