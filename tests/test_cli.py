@@ -493,3 +493,105 @@ def test_save_spec_keeps_the_budget_flags(project: Path, capsys: pytest.CaptureF
     assert code == 0, err
     assert "resuming with 2 done" in err and "budget: all trials done" in err
     assert len(load_result(Store(cwd=project), "prog").trials) == 2
+
+
+# -- agent --count, rm -----------------------------------------------------------------------------------------
+
+
+def test_agent_count_runs_at_most_that_many_trials(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As `wandb agent --count N`: the agent runs N trials of a sweep that has more left, then stops."""
+    _write(
+        project,
+        "stoppable.py",
+        """
+        from pathlib import Path
+
+
+        def objective(params):
+            if Path("stop").exists():
+                raise RuntimeError("stopped on purpose")
+            return params["x"]
+        """,
+    )
+    (project / "stop").touch()  # the first run stops after one failed trial, its budget of 10 left
+    overrides = ["trial.function=stoppable:objective", "budget.trials=10", "budget.max_failures=1"]
+    code, _, err = _cli(capsys, "run", "sweep.yaml", *overrides, "-q")
+    assert code == 1, err
+    (project / "stop").unlink()
+    code, _, err = _cli(capsys, "agent", "tiny", "--count", "3")
+    assert code == 0, err
+    assert "--count 3" in err
+    states = [t.state for t in load_result(Store(cwd=project), "tiny").trials]
+    assert states == ["FAILED", "COMPLETE", "COMPLETE", "COMPLETE"]
+    code, _, err = _cli(capsys, "agent", "tiny", "--count", "0")
+    assert code == 2 and "--count" in err
+
+
+class _Keyboard:
+    """A terminal's stdin answering one line."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer
+
+
+def test_rm_deletes_the_sweep_and_its_folder_after_asking(
+    ran: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = ran / "sweeps" / "tiny"
+    assert (folder / "tuning_results.json").exists()
+    code, _, err = _cli(capsys, "rm", "tiny")  # no terminal to ask on, no --yes: nothing is deleted
+    assert code == 2 and "--yes" in err
+    monkeypatch.setattr(sys, "stdin", _Keyboard("n\n"))
+    code, out, err = _cli(capsys, "rm", "tiny")
+    assert code == 0 and "4 trials" in out and "nothing deleted" in err
+    assert Store(cwd=ran).names() == ["tiny"] and folder.exists()
+
+    monkeypatch.setattr(sys, "stdin", _Keyboard("y\n"))
+    code, out, err = _cli(capsys, "rm", "tiny")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == [] and not folder.exists()
+    assert "deleted" in err
+
+    code, _, err = _cli(capsys, "rm", "tiny", "--yes")
+    assert code == 2 and 'no sweep named "tiny"' in err
+
+
+def test_rm_yes_keeps_an_output_folder_of_the_users_choice(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "output=results", "-q")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "rm", "tiny", "--yes")
+    assert code == 0, err
+    assert Store(cwd=project).names() == []
+    assert (project / "results" / "tuning_results.json").exists()
+    assert "kept" in err and "results" in err
+
+
+def test_rm_of_a_sweep_kept_by_fresh_deletes_its_moved_folder(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "--fresh", "-q")
+    assert code == 0, err
+    assert (ran / "sweeps" / "tiny.1").is_dir()
+    code, _, err = _cli(capsys, "rm", "tiny.1", "-y")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == ["tiny"]
+    assert not (ran / "sweeps" / "tiny.1").exists() and (ran / "sweeps" / "tiny").is_dir()
+
+
+def test_agent_from_another_folder_says_where_it_looked(
+    ran: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = ran / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = _cli(capsys, "agent", "tiny")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{elsewhere / '.sweepkit' / 'sweeps.journal'}" in err  # where it looked, in full
+    assert "--storage" in err
+    assert f"journal:{ran / '.sweepkit' / 'sweeps.journal'}" in err  # the store found in a folder above
+    code, _, err = _cli(capsys, "agent", "tiny", "--storage", f"journal:{ran / '.sweepkit' / 'sweeps.journal'}", "-q")
+    assert code == 0, err  # pointed at it, the agent finds the sweep (its budget is spent: nothing to run)

@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
+    p.add_argument("--count", type=int, metavar="N", help="run at most N trials, then stop (as wandb agent --count)")
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     _scale_flags(p)
     _common(p)
@@ -174,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--storage")
     p.add_argument("--allow-edits", action="store_true", help="let the browser delete, rename and tell trials")
+    _common(p)
+
+    p = sub.add_parser(
+        "rm",
+        help="delete a sweep: its trials in the store and its results folder sweeps/NAME (asks first)",
+        epilog="A results folder set with `output:` is kept. To keep a sweep but start it over, use run --fresh.",
+    )
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--yes", "-y", action="store_true", help="delete without asking")
     _common(p)
 
     p = sub.add_parser("report", help="figures, summaries and a self-contained report.html of a sweep")
@@ -473,7 +484,33 @@ def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
 def cmd_agent(args: argparse.Namespace) -> int:
     from sweepkit.sweep import join
 
-    return _sweep(args, join, args.name)
+    _agent_finds(args.name, _store(args))
+    return _sweep(args, join, args.name, count=args.count)
+
+
+def _agent_finds(name: str, store: Any) -> None:
+    """An agent started in another folder than the sweep looks in another embedded store: say which file it
+    read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
+    from sweepkit.errors import UsageError, did_you_mean
+    from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
+
+    path = store.journal_path
+    if path is None:
+        return  # a database or Redis: the store's own message lists its sweeps
+    names = store.names()
+    if name in names:
+        return
+    held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
+    hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
+    for folder in path.parent.parent.parents:
+        candidate = folder / EMBEDDED_DIR / EMBEDDED_FILE
+        if candidate.is_file():
+            hint += f" journal:{candidate} (a store found in {folder})"
+            break
+    else:
+        hint += " journal:/path/to/.sweepkit/sweeps.journal"
+    where = "the embedded store" if store.embedded else "the journal file"
+    raise UsageError(f'no sweep named "{name}"{did_you_mean(name, names)} in {where} {path} ({held}): {hint}')
 
 
 # -- ls / status / best ------------------------------------------------------------------------------------
@@ -625,6 +662,41 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rm(args: argparse.Namespace) -> int:
+    """Delete a sweep from the store and its results folder, when that is sweepkit's own `sweeps/NAME`.
+
+    A folder the sweep file chose with `output:` may be the user's own (`output: .`), so it is kept."""
+    import shutil
+
+    from sweepkit.errors import UsageError
+    from sweepkit.store import ATTR
+
+    store = _store(args)
+    study = store.load(args.name)  # an unknown name: UsageError listing the sweeps there
+    trials = len(study.get_trials(deepcopy=False))
+    output = (study.user_attrs.get(ATTR) or {}).get("output")
+    folder = Path(output) if output else None
+    ours = folder is not None and folder.parent.name == "sweeps"
+    if ours and folder is not None:  # sweeps/NAME, or sweeps/NAME.N where --fresh moved an older one
+        folder = folder.parent / args.name
+        ours = folder.is_dir()
+    what = f"sweep {args.name} ({trials} trials) in {store.describe()}" + (f" and the folder {folder}" if ours else "")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"sweepkit rm asks before deleting {what}: pass --yes to delete without asking")
+        print(f"delete {what}? [y/N] ", end="", flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("sweepkit: nothing deleted", file=sys.stderr)
+            return EXIT_OK
+    store.delete(args.name)
+    if ours and folder is not None:
+        shutil.rmtree(folder)
+    print(f"sweepkit: deleted {what}", file=sys.stderr)
+    if folder is not None and not ours and folder.exists():  # output: chose it, and it may hold more
+        print(f"sweepkit: its results folder {folder} is kept (set by output:)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from sweepkit.report import write_report
 
@@ -645,4 +717,5 @@ _COMMANDS = {
     "dashboard": cmd_dashboard,
     "logs": cmd_logs,
     "report": cmd_report,
+    "rm": cmd_rm,
 }

@@ -228,3 +228,13 @@ def test_a_password_in_the_storage_url_is_stored_nowhere(tmp_path: Path) -> None
 
         if name in store.names():
             optuna.delete_study(study_name=name, storage=store.storage)
+
+
+def test_delete_removes_one_sweep(workdir: Path) -> None:
+    for name in ("keep", "drop"):
+        sweepkit.run({**SPEC, "name": name}, objective=objective, trials=1, quiet=True)
+    store = Store(cwd=workdir)
+    with pytest.raises(UsageError, match='no sweep named "dorp".*did you mean "drop"'):
+        store.delete("dorp")
+    store.delete("drop")
+    assert Store(cwd=workdir).names() == ["keep"]

@@ -297,9 +297,13 @@ def join(
     stream: bool = False,
     gpu_ids: Any = None,
     until: float | None = None,
+    count: int | None = None,
 ) -> SweepResult:
     """`sweepkit agent`: join a sweep that is already in the store (started by `run` on any machine) and
-    run its trials until its budget is spent, sharing the strategy through the store."""
+    run its trials until its budget is spent, sharing the strategy through the store; `count` (W&B's
+    `--count`) stops this agent after that many trials."""
+    if count is not None and count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
     _silent_optuna()
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
@@ -323,6 +327,7 @@ def join(
         gpu_ids=gpu_ids,
         until=until,
         agent=True,
+        count=count,
     )
 
 
@@ -340,6 +345,7 @@ def _execute(
     gpu_ids: Any,
     until: float | None,
     agent: bool = False,
+    count: int | None = None,
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
@@ -407,6 +413,7 @@ def _execute(
             monitor=monitor,
             trackers=trackers,
         )
+        engine.max_trials = count
         if agent or not lock.alone():
             # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
             study.sampler.reseed_rng()
