@@ -369,7 +369,16 @@ def test_a_sweep_run_by_two_agents_has_two_lanes(workdir: Path) -> None:
     import subprocess
     import sys
 
-    (workdir / "slow.py").write_text("import time\n\n\ndef f(params):\n    time.sleep(1.0)\n    return params['x']\n")
+    # each trial waits until both runs have started one (at most 60 s), so their trials surely overlap
+    (workdir / "slow.py").write_text(
+        "import os, pathlib, time\n\n\ndef f(params):\n"
+        "    pathlib.Path(f'pid-{os.getpid()}').touch()\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while len(list(pathlib.Path().glob('pid-*'))) < 2 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
+        "    time.sleep(0.5)\n"
+        "    return params['x']\n"
+    )
     (workdir / "s.yaml").write_text(
         "name: two\ntrial: {function: 'slow:f'}\nmetric: {name: loss}\n"
         "parameters: {x: {min: 0.0, max: 1.0}}\nbudget: {trials: 6}\n"
