@@ -595,3 +595,13 @@ def test_agent_from_another_folder_says_where_it_looked(
     assert f"journal:{ran / '.sweepkit' / 'sweeps.journal'}" in err  # the store found in a folder above
     code, _, err = _cli(capsys, "agent", "tiny", "--storage", f"journal:{ran / '.sweepkit' / 'sweeps.journal'}", "-q")
     assert code == 0, err  # pointed at it, the agent finds the sweep (its budget is spent: nothing to run)
+
+
+def test_running_again_with_another_metric_target_or_strategy_resumes(
+    ran: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "metric.target=0.0", "strategy.name=tpe", "--trials", "5")
+    assert code == 0, err
+    assert "resuming with 4 done" in err
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "metric.name=other", "--trials", "6")
+    assert code == 2 and 'metric.name: "loss" → "other"' in err

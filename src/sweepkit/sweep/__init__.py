@@ -135,7 +135,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         # Resumed, the old trials would steer the strategy and count toward the budget, and nothing would run.
         raise SpecError(
             f'sweep "{spec.name}" in {store.describe()} was run with another search space ({"; ".join(changed)}): '
-            "use --fresh to start over (the old sweep is kept as NAME.1), or give the sweep another name",
+            "use --fresh to start over (the old one is kept), or give the sweep another name",
             file=spec.file,
         )
     if stored != meta:
@@ -147,7 +147,8 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
     return study
 
 
-_SPACE_KEYS = ("parameters", "constraints", "metric")  # what the stored trials mean; budget may change
+# What the stored trials' values mean; the budget, the strategy and metric.target may change on a resume.
+_SPACE_KEYS = ("parameters", "constraints", "metric.name")
 
 
 def _space_changes(before: Any, after: dict[str, Any], most: int = 5) -> list[str]:
@@ -164,8 +165,13 @@ def _space_changes(before: Any, after: dict[str, Any], most: int = 5) -> list[st
             shown = "added" if a is None else "removed" if b is None else f"{json.dumps(a)} → {json.dumps(b)}"
             found.append(f"{path.lstrip('.')}: {shown}")
 
+    def get(spec: dict[str, Any], path: str) -> Any:
+        for key in path.split("."):
+            spec = spec.get(key) if isinstance(spec, dict) else None  # type: ignore[assignment]
+        return spec
+
     for key in _SPACE_KEYS:
-        walk(before.get(key), after.get(key), key)
+        walk(get(before, key), get(after, key), key)
     return found[:most] + ([f"{len(found) - most} more"] if len(found) > most else [])
 
 
