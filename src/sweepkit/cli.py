@@ -16,9 +16,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SpecError, SweepkitError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -199,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _console() -> Any:
+def _console() -> Console:
     """A console that prints text as written: sweep names, choices, errors and install hints hold square
     brackets (`[/data/train]`, `sweepkit[gp]`) that rich's markup would eat or fail on."""
     from rich.console import Console
@@ -207,7 +211,7 @@ def _console() -> Any:
     return Console(markup=False)
 
 
-def _warning(text: str) -> Any:
+def _warning(text: str) -> Text:
     from rich.text import Text
 
     return Text.assemble(("warning", "yellow"), f": {text}")
@@ -502,11 +506,10 @@ def _agent_finds(name: str, store: Any) -> None:
         return
     held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
     hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
-    for folder in path.parent.parent.parents:
-        candidate = folder / EMBEDDED_DIR / EMBEDDED_FILE
-        if candidate.is_file():
-            hint += f" journal:{candidate} (a store found in {folder})"
-            break
+    above = (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    found = next((candidate for candidate in above if candidate.is_file()), None)
+    if found is not None:
+        hint += f" journal:{found} (a store found in {found.parent.parent})"
     else:
         hint += " journal:/path/to/.sweepkit/sweeps.journal"
     where = "the embedded store" if store.embedded else "the journal file"
