@@ -16,9 +16,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SpecError, SweepkitError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -170,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
+    p.add_argument("--count", type=int, metavar="N", help="run at most N trials, then stop (as wandb agent --count)")
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     _scale_flags(p)
     _common(p)
@@ -216,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-edits", action="store_true", help="let the browser delete, rename and tell trials")
     _common(p)
 
+    p = sub.add_parser(
+        "rm",
+        help="delete a sweep: its trials in the store and its results folder sweeps/NAME (asks first)",
+        epilog="A results folder set with `output:` is kept. To keep a sweep but start it over, use run --fresh.",
+    )
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+    _common(p)
+
     p = sub.add_parser("report", help="figures, summaries and a self-contained report.html of a sweep")
     p.add_argument("name")
     p.add_argument("--storage")
@@ -226,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _common(p)
     return parser
+
+
+def _console() -> Console:
+    """A console that prints text as written: sweep names, choices, errors and install hints hold square
+    brackets (`[/data/train]`, `sweepkit[gp]`) that rich's markup would eat or fail on."""
+    from rich.console import Console
+
+    return Console(markup=False)
+
+
+def _warning(text: str) -> Text:
+    from rich.text import Text
+
+    return Text.assemble(("warning", "yellow"), f": {text}")
 
 
 def _one_line(text: object) -> str:
@@ -298,17 +327,17 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
 def cmd_validate(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.spec import load_spec
     from sweepkit.sweep import early_stopping, prepare
 
-    console = Console()
+    console = _console()
     spec = load_spec(_source(args), args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
     label = args.file or "the --param flags"
-    console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
+    console.print(Text.assemble((f"{label}: valid", "green"), f" ({spec.dialect} dialect)"), soft_wrap=True)
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
@@ -361,9 +390,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         module = spec.trial.function.partition(":")[0]
         if module.endswith(".py") or "/" in module:
             if not (spec.base_dir / module).exists():
-                console.print(
-                    f"[yellow]warning[/]: trial.function: {spec.base_dir / module} does not exist", soft_wrap=True
-                )
+                console.print(_warning(f"trial.function: {spec.base_dir / module} does not exist"), soft_wrap=True)
         else:
             sys.path.insert(0, str(spec.base_dir))
             try:
@@ -374,13 +401,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 sys.path.remove(str(spec.base_dir))
             if not found:
                 console.print(
-                    f'[yellow]warning[/]: trial.function: module "{module}" not found from {spec.base_dir}',
+                    _warning(f'trial.function: module "{module}" not found from {spec.base_dir}'),
                     soft_wrap=True,
                 )
     if spec.trial.program:
         program = spec.base_dir / spec.trial.program
         if not program.exists():
-            console.print(f"[yellow]warning[/]: trial.program: {program} does not exist", soft_wrap=True)
+            console.print(_warning(f"trial.program: {program} does not exist"), soft_wrap=True)
     for note in spec.notes:
         console.print(f"note: {note}", soft_wrap=True, highlight=False)
     return EXIT_OK
@@ -405,9 +432,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_spec:
         if not isinstance(source, dict):
             raise SpecError("--save-spec writes the sweep file for --param flags; you already have a sweep file")
-        from sweepkit.spec._inline import to_yaml
+        from sweepkit.spec._inline import to_yaml, with_run_flags
 
-        Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
+        saved = with_run_flags(source, trials=args.trials, steps=args.steps, timeout=timeout, seed=args.seed)
+        Path(args.save_spec).write_text(to_yaml(saved, file=args.save_spec), encoding="utf-8")
         print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
     _until(args)  # a bad --until is said before anything starts
     if args.exclusive and _another_run_alive(source, args):
@@ -500,7 +528,32 @@ def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
 def cmd_agent(args: argparse.Namespace) -> int:
     from sweepkit.sweep import join
 
-    return _sweep(args, join, args.name)
+    _agent_finds(args.name, _store(args))
+    return _sweep(args, join, args.name, count=args.count)
+
+
+def _agent_finds(name: str, store: Any) -> None:
+    """An agent started in another folder than the sweep looks in another embedded store: say which file it
+    read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
+    from sweepkit.errors import UsageError, did_you_mean
+    from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
+
+    path = store.journal_path
+    if path is None:
+        return  # a database or Redis: the store's own message lists its sweeps
+    names = store.names()
+    if name in names:
+        return
+    held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
+    hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
+    above = (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    found = next((candidate for candidate in above if candidate.is_file()), None)
+    if found is not None:
+        hint += f" journal:{found} (a store found in {found.parent.parent})"
+    else:
+        hint += " journal:/path/to/.sweepkit/sweeps.journal"
+    where = "the embedded store" if store.embedded else "the journal file"
+    raise UsageError(f'no sweep named "{name}"{did_you_mean(name, names)} in {where} {path} ({held}): {hint}')
 
 
 # -- ls / status / best ------------------------------------------------------------------------------------
@@ -515,14 +568,13 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Column, Table
 
     from sweepkit.results._stored import budget_of, load_result
 
     store = _store(args)
     names = store.names()
-    console = Console()
+    console = _console()
     if not names:
         console.print(f"no sweeps in {store.describe()}")
         return EXIT_OK
@@ -548,8 +600,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.progress import _params
     from sweepkit.results import steps_line
@@ -560,8 +612,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     budget = budget_of(store, args.name)
     counts = result.counts
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
-    console = Console()
-    console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
+    console = _console()
+    head = f": {finished}{f'/{budget}' if budget else ''} trials finished"
+    console.print(Text.assemble("sweep ", (result.name, "bold"), head))
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
     steps = steps_line(result)
     if steps is not None:
@@ -652,6 +705,41 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rm(args: argparse.Namespace) -> int:
+    """Delete a sweep from the store and its results folder, when that is sweepkit's own `sweeps/NAME`.
+
+    A folder the sweep file chose with `output:` may be the user's own (`output: .`), so it is kept."""
+    import shutil
+
+    from sweepkit.errors import UsageError
+    from sweepkit.store import ATTR
+
+    store = _store(args)
+    study = store.load(args.name)  # an unknown name: UsageError listing the sweeps there
+    trials = len(study.get_trials(deepcopy=False))
+    output = (study.user_attrs.get(ATTR) or {}).get("output")
+    folder = Path(output) if output else None
+    ours = folder is not None and folder.parent.name == "sweeps"
+    if ours and folder is not None:  # sweeps/NAME, or sweeps/NAME.N where --fresh moved an older one
+        folder = folder.parent / args.name
+        ours = folder.is_dir()
+    what = f"sweep {args.name} ({trials} trials) in {store.describe()}" + (f" and the folder {folder}" if ours else "")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"sweepkit rm asks before deleting {what}: pass --yes to delete without asking")
+        print(f"delete {what}? [y/N] ", end="", flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("sweepkit: nothing deleted", file=sys.stderr)
+            return EXIT_OK
+    store.delete(args.name)
+    if ours and folder is not None:
+        shutil.rmtree(folder)
+    print(f"sweepkit: deleted {what}", file=sys.stderr)
+    if folder is not None and not ours and folder.exists():  # output: chose it, and it may hold more
+        print(f"sweepkit: its results folder {folder} is kept (set by output:)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from sweepkit.report import write_report
 
@@ -672,4 +760,5 @@ _COMMANDS = {
     "dashboard": cmd_dashboard,
     "logs": cmd_logs,
     "report": cmd_report,
+    "rm": cmd_rm,
 }

@@ -291,6 +291,10 @@ def _load(
     notes = list(layout.notes)
     resolved = {k: v for k, v in layout.raw.items() if v is not None}
     resolved["name"] = name
+    if isinstance(resolved.get("storage"), str):  # written to sweeps/<name>/sweep.yaml and the store's attrs
+        from sweepkit.store._url import redact  # here: the store package loads Optuna
+
+        resolved["storage"] = redact(resolved["storage"])
     return Spec(
         name=name,
         dialect=layout.dialect,

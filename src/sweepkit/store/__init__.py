@@ -174,6 +174,11 @@ class Store:
             raise UsageError(f'no sweep named "{name}" in {self.describe()}{did_you_mean(name, names)}{_listed(names)}')
         return optuna.load_study(study_name=name, storage=self.storage)
 
+    def delete(self, name: str) -> None:
+        """Delete a sweep and its trials from the store (`sweepkit rm`): Optuna's `delete_study`."""
+        self.load(name)  # an unknown name: UsageError listing the sweeps there
+        optuna.delete_study(study_name=name, storage=self.storage)
+
     def archive(self, name: str) -> str:
         """Keep an existing sweep under `name.N` (for --fresh): nothing is silently deleted."""
         taken = set(self.names())

@@ -177,6 +177,8 @@ class Engine:
         self._counted = 0  # trials[:_counted] are finished: their budget share is in _counted_done
         self._counted_done = 0
         self._records: dict[int, TrialRecord] = {}
+        self.max_trials: int | None = None  # `sweepkit agent --count N`: the most trials this run launches
+        self.launched = 0
 
     # -- store reads ----------------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
@@ -438,7 +440,13 @@ class Engine:
                     return _WAIT
                 self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
                 return _STOP
-        return self.step(slot, None if budget is None else budget - done - running)
+        if self.max_trials is not None and self.launched >= self.max_trials:
+            self.stop_reason = f"--count {self.max_trials}: this agent ran its {self.max_trials} trials"
+            return _STOP
+        decision = self.step(slot, None if budget is None else budget - done - running)
+        if isinstance(decision, tuple):
+            self.launched += 1
+        return decision
 
     def step(self, slot: int, remaining: int | None) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
         trial = self.study.ask()
