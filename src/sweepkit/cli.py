@@ -237,7 +237,6 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
     import optuna
 
     from sweepkit.expr import ExprError
-    from sweepkit.space import nest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.strategy.seed or 0))
@@ -250,7 +249,7 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
             why = f"none in 200 draws: {_one_line(exc)}"
         else:
             if spec.space.violation(values) is None:
-                return nest(values), ""
+                return spec.space.nest(values), ""
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return None, why
 

@@ -113,6 +113,12 @@ def test_overrides_apply_to_a_copy() -> None:
     assert out == {"budget": {"trials": 5}, "a": {"b": {"c": ["focal"]}}}
 
 
+def test_an_override_reaches_a_dotted_parameter_name() -> None:
+    raw = {"parameters": {"model.n_layers": {"values": [2, 4]}, "model": {"parameters": {"width": [8]}}}}
+    out = apply_overrides(raw, ["parameters.model.n_layers.values=[6]", "parameters.model.parameters.width=[16]"])
+    assert out["parameters"] == {"model.n_layers": {"values": [6]}, "model": {"parameters": {"width": [16]}}}
+
+
 def test_override_values_that_are_not_yaml_are_kept_as_text() -> None:
     assert apply_overrides({}, ["name=[unclosed"]) == {"name": "[unclosed"}
     assert apply_overrides({}, ["name="]) == {"name": ""}
