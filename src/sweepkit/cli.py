@@ -508,19 +508,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from sweepkit.progress import _params
     from sweepkit.results import steps_line
-    from sweepkit.results._stored import budget_of, load_result
+    from sweepkit.results._stored import budget_of, load_result, sweep_label, sweep_meta
 
     store = _store(args)
     result = load_result(store, args.name)
-    budget = budget_of(store, args.name)
+    budget = budget_of(store, result.name)
+    label = sweep_label(sweep_meta(store.load(result.name)), result.name)
     counts = result.counts
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
     console = Console()
-    console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
+    shown = escape(result.name) + (f' ("{escape(label)}")' if label else "")
+    console.print(f"sweep [bold]{shown}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
     steps = steps_line(result)
     if steps is not None:

@@ -325,7 +325,7 @@ def test_malformed_metric(text: str, message: str) -> None:
 
 def test_a_bad_name_is_caught_by_load_spec() -> None:
     with pytest.raises(SpecError, match="sweep name"):
-        load_spec(inline_spec(["x=[1]"], None, CMD, name="a/b"))
+        load_spec(inline_spec(["x=[1]"], None, CMD, name="a\x00b"))
 
 
 # -- anything typed either parses or is a SpecError -------------------------------------------------------

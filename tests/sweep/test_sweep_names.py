@@ -60,6 +60,7 @@ def test_a_name_with_a_slash_is_a_label_with_a_safe_folder(project: Path, capsys
     for name in (safe, label):
         code, out, err = _cli(capsys, "status", name)
         assert code == 0, err
+        assert f'sweep {safe} ("{label}")' in out
         code, out, err = _cli(capsys, "best", name, "--format", "json")
         assert code == 0, err and "x" in json.loads(out)
     code, out, _ = _cli(capsys, "ls")
@@ -115,3 +116,33 @@ def test_validate_catches_a_name_no_store_can_take(
     assert code == 2
     assert err.startswith("sweepkit: error: sweep.yaml: name: "), err
     assert fragment in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_an_agent_and_the_dashboard_find_a_sweep_by_its_label(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("optuna_dashboard")
+    from sweepkit import dashboard
+    from sweepkit.sweep import join
+
+    (project / "sweep.yaml").write_text(SWEEP.format(name='name: "team/exp 1"\n'))
+    spec = load_spec(project / "sweep.yaml", cwd=project)
+    assert main(["run", "sweep.yaml", "-q"]) == 0
+    result = join("team/exp 1", quiet=True)  # nothing left to run, but it found the sweep and its budget
+    assert result.name == spec.name and len(result.trials) == 2
+    stored = yaml_name(project / "sweeps" / spec.name / "sweep.yaml")
+    assert stored == "team/exp 1"  # the label is kept, also after an agent joined
+
+    class Reached(Exception):
+        pass
+
+    def bind(*args: object) -> None:
+        raise Reached  # the sweep's page was found: no need to serve it
+
+    monkeypatch.setattr(dashboard, "bind", bind)
+    with pytest.raises(Reached):
+        dashboard.serve("team/exp 1", port=0)
+
+
+def yaml_name(path: Path) -> object:
+    import yaml
+
+    return yaml.safe_load(path.read_text())["name"]

@@ -86,6 +86,7 @@ def retrain(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
     study = store.load(name)
+    name = study.study_name  # `name` may have been the sweep's label
     meta = sweep_meta(study)
     resolved = meta.get("spec")
     if not isinstance(resolved, dict):

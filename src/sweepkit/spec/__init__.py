@@ -17,6 +17,7 @@ from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
@@ -27,7 +28,10 @@ _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 @dataclass
 class Spec:
-    """A sweep, fully resolved: what to search, how, for how long, and what to run."""
+    """A sweep, fully resolved: what to search, how, for how long, and what to run.
+
+    `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; `label` is the name as written
+    (W&B's `name:` may hold `/` or spaces), the same when that is safe as a folder name (`_names`)."""
 
     name: str
     dialect: str
@@ -46,6 +50,7 @@ class Spec:
     resolved: dict[str, Any] = field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
     family: str | None = None  # a strategy word that also picks early stopping: combined, asha, hyperband, optuna
     origins: dict[str, str] = field(default_factory=dict)  # native key path → where the user wrote it
+    label: str = ""  # the name as written; "" when it is `name` itself
 
     @property
     def strategy_name(self) -> str:
@@ -266,13 +271,22 @@ def _load(
     if not parameters:
         raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
 
-    name = model.name or default_name
+    if model.name is not None:
+        label = model.name
+        problem = label_problem(label)
+        if problem is not None:
+            raise SpecError(problem, file=file, key=layout.origins.get("name", "name"))
+    else:  # the file's name (`..` from `...yaml`): made safe alike, shown safe if it cannot be a label
+        label = default_name if label_problem(default_name) is None else folder_name(default_name)
+    name = folder_name(label)
     output = Path(model.output) if model.output else Path("sweeps") / name
     if not output.is_absolute():
         output = cwd / output
     notes = list(layout.notes)
+    if label != name:
+        notes.append(f'sweep "{label}" is {name} in the store and sweeps/; the CLI takes either name')
     resolved = {k: v for k, v in layout.raw.items() if v is not None}
-    resolved["name"] = name
+    resolved["name"] = label  # sweeps/<name>/sweep.yaml and the store's copy load back to the same name
     return Spec(
         name=name,
         dialect=layout.dialect,
@@ -291,6 +305,7 @@ def _load(
         resolved=resolved,
         family=layout.family,
         origins=dict(layout.origins),
+        label=label if label != name else "",
     )
 
 
