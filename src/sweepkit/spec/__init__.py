@@ -30,8 +30,8 @@ _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 class Spec:
     """A sweep, fully resolved: what to search, how, for how long, and what to run.
 
-    `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; `label` is the name as written
-    (W&B's `name:` may hold `/` or spaces), the same when that is safe as a folder name (`_names`)."""
+    `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; the name as written (W&B's
+    `name:` may hold `/` or spaces: a label, see `_names`) is `resolved["name"]`."""
 
     name: str
     dialect: str
@@ -50,7 +50,6 @@ class Spec:
     resolved: dict[str, Any] = field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
     family: str | None = None  # a strategy word that also picks early stopping: combined, asha, hyperband, optuna
     origins: dict[str, str] = field(default_factory=dict)  # native key path → where the user wrote it
-    label: str = ""  # the name as written; "" when it is `name` itself
 
     @property
     def strategy_name(self) -> str:
@@ -305,7 +304,6 @@ def _load(
         resolved=resolved,
         family=layout.family,
         origins=dict(layout.origins),
-        label=label if label != name else "",
     )
 
 
