@@ -306,7 +306,6 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
     import optuna
 
     from sweepkit.expr import ExprError
-    from sweepkit.space import nest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.strategy.seed or 0))
@@ -319,7 +318,7 @@ def _sample_once(spec: Any, strategy: Any) -> tuple[dict[str, Any] | None, str]:
             why = f"none in 200 draws: {_one_line(exc)}"
         else:
             if spec.space.violation(values) is None:
-                return nest(values), ""
+                return spec.space.nest(values), ""
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return None, why
 
@@ -605,16 +604,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from sweepkit.progress import _params
     from sweepkit.results import steps_line
-    from sweepkit.results._stored import budget_of, load_result
+    from sweepkit.results._stored import budget_of, load_result, sweep_label, sweep_meta
 
     store = _store(args)
     result = load_result(store, args.name)
-    budget = budget_of(store, args.name)
+    budget = budget_of(store, result.name)
+    label = sweep_label(sweep_meta(store.load(result.name)), result.name)
     counts = result.counts
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
     console = _console()
     head = f": {finished}{f'/{budget}' if budget else ''} trials finished"
-    console.print(Text.assemble("sweep ", (result.name, "bold"), head))
+    named = f' ("{label}")' if label else ""
+    console.print(Text.assemble("sweep ", (result.name, "bold"), named, head))
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
     steps = steps_line(result)
     if steps is not None:

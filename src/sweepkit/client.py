@@ -100,7 +100,10 @@ def _unwrap(value: Any) -> Any:
 
 
 def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: a trial's `optimizer: {lr: ...}` replaces only `lr` among the defaults' optimizer keys."""
+    """Deep merge: a trial's `optimizer: {lr: ...}` replaces only `lr` among the defaults' optimizer keys.
+
+    A dotted name is one key, as W&B hands it (`params["model.n_layers"]`); where the defaults nest that
+    path (`model: {n_layers: 2}`), the value there is replaced too, so `params.model.n_layers` is no stale default."""
     merged = dict(defaults)
     for key, value in override.items():
         base = merged.get(key)
@@ -108,7 +111,22 @@ def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
             merged[key] = _merge(base, value)
         else:
             merged[key] = value
+        if isinstance(key, str) and "." in key and key not in defaults:
+            _set_nested(merged, key.split("."), value)
     return merged
+
+
+def _set_nested(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    """Replace the value at `path` when every level of it already exists as a mapping in `tree`."""
+    head, *rest = path
+    if not rest:
+        if head in tree:
+            tree[head] = value
+        return
+    child = tree.get(head)
+    if isinstance(child, Mapping):
+        tree[head] = dict(child)  # a copy: the caller's defaults stay as they were
+        _set_nested(tree[head], rest, value)
 
 
 def _env_int(name: str) -> int | None:

@@ -149,7 +149,7 @@ def serve(
     store = Store(storage)
     path = "/dashboard"
     if name is not None:
-        store.load(name)  # an unknown name: UsageError listing the sweeps there
+        name = store.load(name).study_name  # its label finds it too; an unknown name: UsageError listing the sweeps
         path = f"/dashboard/studies/{store.storage.get_study_id_from_name(name)}"
     try:
         import optuna_dashboard

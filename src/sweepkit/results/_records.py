@@ -125,6 +125,7 @@ def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) ->
 def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
     attrs = sweepkit_attrs(trial)
     state = own_state(trial)
+    flat = user_params(trial, space, grid=grid)
     value = trial.value if trial.state == TrialState.COMPLETE else None
     if value is None and state == "PRUNED" and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
@@ -135,7 +136,7 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         number=trial.number,
         state="FAILED" if state == INTERRUPTED else state,
         value=value,
-        params=nest(user_params(trial, space, grid=grid)),
+        params=nest(flat) if space is None else space.nest(flat),
         metrics=dict(attrs.get("metrics") or {}),
         start=start,
         end=end,

@@ -17,6 +17,7 @@ from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
@@ -27,7 +28,10 @@ _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 @dataclass
 class Spec:
-    """A sweep, fully resolved: what to search, how, for how long, and what to run."""
+    """A sweep, fully resolved: what to search, how, for how long, and what to run.
+
+    `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; the name as written (W&B's
+    `name:` may hold `/` or spaces: a label, see `_names`) is `resolved["name"]`."""
 
     name: str
     dialect: str
@@ -284,13 +288,22 @@ def _load(
     if not parameters:
         raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
 
-    name = model.name or default_name
+    if model.name is not None:
+        label = model.name
+        problem = label_problem(label)
+        if problem is not None:
+            raise SpecError(problem, file=file, key=layout.origins.get("name", "name"))
+    else:  # the file's name (`..` from `...yaml`): made safe alike, shown safe if it cannot be a label
+        label = default_name if label_problem(default_name) is None else folder_name(default_name)
+    name = folder_name(label)
     output = Path(model.output) if model.output else Path("sweeps") / name
     if not output.is_absolute():
         output = cwd / output
     notes = list(layout.notes)
+    if label != name:
+        notes.append(f'sweep "{label}" is {name} in the store and sweeps/; the CLI takes either name')
     resolved = {k: v for k, v in layout.raw.items() if v is not None}
-    resolved["name"] = name
+    resolved["name"] = label  # sweeps/<name>/sweep.yaml and the store's copy load back to the same name
     if isinstance(resolved.get("storage"), str):  # written to sweeps/<name>/sweep.yaml and the store's attrs
         from sweepkit.store._url import redact  # here: the store package loads Optuna
 

@@ -194,14 +194,12 @@ def parse_param(text: str) -> tuple[str, Any]:
 
     if not eq:
         raise bad_text(f'expected name=value, e.g. {_EXAMPLE}; found no "="')
-    if not _NAME.fullmatch(name):
-        if "." in name and all(_NAME.fullmatch(part) for part in name.split(".")):
-            raise bad_text(
-                f'"{name}": dots are for nested sections, which --param does not make; '
-                "name it without dots, or write a sweep file"
-            )
+    # A dotted name (`model.n_layers`) is one key, as in a sweep file: `${args}` gives --model.n_layers=...
+    if not all(_NAME.fullmatch(part) for part in name.split(".")):
         what = f'"{_shown(name)}"' if name else "nothing"
-        raise bad_text(f'expected a parameter name (letters, digits, _ or -) before "=", found {what}')
+        raise bad_text(
+            f'expected a parameter name (letters, digits, _ or -, parts joined by dots) before "=", found {what}'
+        )
 
     key = f"--param {name}"
 

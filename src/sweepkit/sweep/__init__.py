@@ -19,6 +19,7 @@ from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
 from sweepkit.results import SweepResult, counts_toward_budget, own_state, write_outputs
 from sweepkit.spec import Spec, load_spec
+from sweepkit.spec._names import folder_name
 from sweepkit.spec._units import parse_duration
 from sweepkit.store import ATTR, EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
@@ -313,12 +314,15 @@ def join(
     _silent_optuna()
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
-    meta = store.load(name).user_attrs.get(ATTR) or {}  # an unknown name: the store lists the known ones
+    study = store.load(name)  # an unknown name: the store lists the known ones
+    name = study.study_name  # `name` may have been the sweep's label
+    meta = study.user_attrs.get(ATTR) or {}
     if not isinstance(meta.get("spec"), dict):
         raise UsageError(f'sweep "{name}" was not started by sweepkit: nothing tells an agent what to run')
     stored_dir = Path(meta.get("base_dir") or workdir)
     base = stored_dir if stored_dir.is_dir() else workdir
-    spec = load_spec({**meta["spec"], "name": name}, cwd=base)
+    label = meta["spec"].get("name")  # the label it was run under, kept while it still names this sweep
+    spec = load_spec({**meta["spec"], "name": label if label and folder_name(label) == name else name}, cwd=base)
     spec.storage = storage
     return _execute(
         spec,

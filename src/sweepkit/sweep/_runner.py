@@ -24,7 +24,7 @@ from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
 from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
 from sweepkit.results._records import DISCARDED, INFEASIBLE, INTERRUPTED, sweepkit_attrs
-from sweepkit.space import Parameter, SearchSpace, nest, point_key
+from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
 from sweepkit.store import ATTR
@@ -487,7 +487,7 @@ class Engine:
         self.stats.infeasible_in_a_row = 0
         context = TrialContext(
             trial,
-            nest(flat),
+            self.space.nest(flat),
             self.spec.name,
             self.spec.budget.steps,
             slot=slot,
