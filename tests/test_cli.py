@@ -436,3 +436,181 @@ def test_end_to_end_errors(project: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("sweepkit: sweep failed: ")
+
+
+# -- text in square brackets is printed as written (rich markup) ---------------------------------------------
+
+
+def test_brackets_in_a_trial_error_are_printed_and_status_still_works(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project, "brackets.py", 'def objective(params):\n    raise OSError("cannot open [/data/train]")\n')
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "trial.function=brackets:objective", "budget.trials=2")
+    assert code == 1, err
+    assert "internal error" not in err
+    assert "cannot open [/data/train]" in err
+    code, out, err = _cli(capsys, "status", "tiny")
+    assert code == 0, err
+    assert "cannot open [/data/train]" in out.replace("\n", " ") or "[/data/train]" in out
+
+
+def test_brackets_in_choices_and_names_are_shown_as_written(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(
+        project,
+        "odd.yaml",
+        """
+        name: "odd[bold]"
+        trial: {function: "clitrain:objective"}
+        metric: {name: loss}
+        parameters:
+          x: {values: ["[/x]", "[red]y"]}
+        """,
+    )
+    code, out, err = _cli(capsys, "validate", "odd.yaml")
+    assert code == 0, err
+    assert "[/x]" in out and "[red]y" in out and "odd[bold]" in out
+
+
+# -- running a sweep again -------------------------------------------------------------------------------------
+
+
+def test_running_again_with_a_changed_space_says_what_changed(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "parameters.x.max=2.0", "parameters.opt=[adam]")
+    assert code == 2
+    assert err.count("\n") == 1 and "resuming" not in err
+    assert err.startswith('sweepkit: error: sweep.yaml: sweep "tiny" in journal file .sweepkit/sweeps.journal')
+    assert "parameters.x.max: 1.0 → 2.0" in err and "parameters.opt" in err and "--fresh" in err
+    assert len(load_result(Store(cwd=ran), "tiny").trials) == 4  # nothing ran, nothing lost
+
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "--trials", "6")  # more budget, same space: it resumes
+    assert code == 0, err
+    assert "resuming with 4 done" in err and len(load_result(Store(cwd=ran), "tiny").trials) == 6
+
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "parameters.x.max=2.0", "--fresh")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == ["tiny", "tiny.1"]
+
+
+def test_save_spec_keeps_the_budget_flags(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(project, "prog.py", "import sweepkit\n\nsweepkit.init().log({'loss': 1.0})\n")
+    flags = ["--param", "x=uniform(0,1)", "--metric", "loss", "--trials", "2", "--save-spec", "saved.yaml"]
+    code, _, err = _cli(capsys, "run", *flags, "-q", "--", sys.executable, "prog.py")
+    assert code == 0, err
+    saved = yaml.safe_load((project / "saved.yaml").read_text())
+    assert saved["budget"] == {"trials": 2}
+    code, _, err = _cli(capsys, "run", "saved.yaml")  # the saved file is the same sweep, budget and all
+    assert code == 0, err
+    assert "resuming with 2 done" in err and "budget: all trials done" in err
+    assert len(load_result(Store(cwd=project), "prog").trials) == 2
+
+
+# -- agent --count, rm -----------------------------------------------------------------------------------------
+
+
+def test_agent_count_runs_at_most_that_many_trials(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As `wandb agent --count N`: the agent runs N trials of a sweep that has more left, then stops."""
+    _write(
+        project,
+        "stoppable.py",
+        """
+        from pathlib import Path
+
+
+        def objective(params):
+            if Path("stop").exists():
+                raise RuntimeError("stopped on purpose")
+            return params["x"]
+        """,
+    )
+    (project / "stop").touch()  # the first run stops after one failed trial, its budget of 10 left
+    overrides = ["trial.function=stoppable:objective", "budget.trials=10", "budget.max_failures=1"]
+    code, _, err = _cli(capsys, "run", "sweep.yaml", *overrides, "-q")
+    assert code == 1, err
+    (project / "stop").unlink()
+    code, _, err = _cli(capsys, "agent", "tiny", "--count", "3")
+    assert code == 0, err
+    assert "--count 3" in err
+    states = [t.state for t in load_result(Store(cwd=project), "tiny").trials]
+    assert states == ["FAILED", "COMPLETE", "COMPLETE", "COMPLETE"]
+    code, _, err = _cli(capsys, "agent", "tiny", "--count", "0")
+    assert code == 2 and "--count" in err
+
+
+class _Keyboard:
+    """A terminal's stdin answering one line."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer
+
+
+def test_rm_deletes_the_sweep_and_its_folder_after_asking(
+    ran: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = ran / "sweeps" / "tiny"
+    assert (folder / "tuning_results.json").exists()
+    code, _, err = _cli(capsys, "rm", "tiny")  # no terminal to ask on, no --yes: nothing is deleted
+    assert code == 2 and "--yes" in err
+    monkeypatch.setattr(sys, "stdin", _Keyboard("n\n"))
+    code, out, err = _cli(capsys, "rm", "tiny")
+    assert code == 0 and "4 trials" in out and "nothing deleted" in err
+    assert Store(cwd=ran).names() == ["tiny"] and folder.exists()
+
+    monkeypatch.setattr(sys, "stdin", _Keyboard("y\n"))
+    code, out, err = _cli(capsys, "rm", "tiny")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == [] and not folder.exists()
+    assert "deleted" in err
+
+    code, _, err = _cli(capsys, "rm", "tiny", "--yes")
+    assert code == 2 and 'no sweep named "tiny"' in err
+
+
+def test_rm_yes_keeps_an_output_folder_of_the_users_choice(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "output=results", "-q")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "rm", "tiny", "--yes")
+    assert code == 0, err
+    assert Store(cwd=project).names() == []
+    assert (project / "results" / "tuning_results.json").exists()
+    assert "kept" in err and "results" in err
+
+
+def test_rm_of_a_sweep_kept_by_fresh_deletes_its_moved_folder(ran: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "--fresh", "-q")
+    assert code == 0, err
+    assert (ran / "sweeps" / "tiny.1").is_dir()
+    code, _, err = _cli(capsys, "rm", "tiny.1", "-y")
+    assert code == 0, err
+    assert Store(cwd=ran).names() == ["tiny"]
+    assert not (ran / "sweeps" / "tiny.1").exists() and (ran / "sweeps" / "tiny").is_dir()
+
+
+def test_agent_from_another_folder_says_where_it_looked(
+    ran: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = ran / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = _cli(capsys, "agent", "tiny")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{elsewhere / '.sweepkit' / 'sweeps.journal'}" in err  # where it looked, in full
+    assert "--storage" in err
+    assert f"journal:{ran / '.sweepkit' / 'sweeps.journal'}" in err  # the store found in a folder above
+    code, _, err = _cli(capsys, "agent", "tiny", "--storage", f"journal:{ran / '.sweepkit' / 'sweeps.journal'}", "-q")
+    assert code == 0, err  # pointed at it, the agent finds the sweep (its budget is spent: nothing to run)
+
+
+def test_running_again_with_another_metric_target_or_strategy_resumes(
+    ran: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "metric.target=0.0", "strategy.name=tpe", "--trials", "5")
+    assert code == 0, err
+    assert "resuming with 4 done" in err
+    code, _, err = _cli(capsys, "run", "sweep.yaml", "metric.name=other", "--trials", "6")
+    assert code == 2 and 'metric.name: "loss" → "other"' in err

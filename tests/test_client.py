@@ -53,7 +53,7 @@ def read_channel(path: Path) -> list[dict[str, Any]]:
 
 
 def metric_rows(path: Path) -> list[dict[str, Any]]:
-    return [row for row in read_channel(path) if row.get("event") != "finish"]
+    return [row for row in read_channel(path) if "event" not in row]
 
 
 def trial_env(tmp_path: Path, params: dict[str, Any] | None = None, number: int = 3) -> dict[str, str]:
@@ -255,6 +255,25 @@ def test_the_stop_file_prunes(in_trial: Any, make_run: Any) -> None:
     assert [row["step"] for row in metric_rows(Path(env["SWEEPKIT_CHANNEL"]))] == [0, 1]  # written, then raised
 
 
+def test_a_run_that_checks_the_stop_file_says_so_once(in_trial: Any, make_run: Any) -> None:
+    """The runner gives a program that checks the stop file time to leave; any other it stops at once."""
+    env = in_trial({})
+    channel = Path(env["SWEEPKIT_CHANNEL"])
+    run = make_run()
+    assert read_channel(channel) == []  # init alone checks nothing
+    run.log({"val_loss": 1.0}, step=0)
+    run.log({"val_loss": 0.9}, step=1)
+    assert not run.should_stop()
+    assert read_channel(channel) == [
+        {"event": "stop_check"},
+        {"step": 0, "val_loss": 1.0},
+        {"step": 1, "val_loss": 0.9},
+    ]
+    other = make_run()
+    assert not other.should_stop()  # should_stop alone counts too
+    assert read_channel(channel)[-1] == {"event": "stop_check"}
+
+
 def test_finish_is_written_once_and_the_with_block_reraises(in_trial: Any, make_run: Any) -> None:
     env = in_trial({})
     channel = Path(env["SWEEPKIT_CHANNEL"])
@@ -332,6 +351,7 @@ def test_atexit_finishes_and_a_forked_child_does_not(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = read_channel(Path(env["SWEEPKIT_CHANNEL"]))
     assert rows == [
+        {"event": "stop_check"},
         {"step": 0, "lr_seen": 0.2},
         {"from_child": 1},
         {"step": 1, "val_loss": 0.5},
@@ -408,7 +428,7 @@ def test_concurrent_appends_stay_whole(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     rows = read_channel(Path(env["SWEEPKIT_CHANNEL"]))
     metrics = [row for row in rows if "worker" in row]
-    assert len(rows) == 804 and len(metrics) == 800
+    assert len(rows) == 808 and len(metrics) == 800  # and each process says once that it checks the stop file
     assert {(row["worker"], row["n"]) for row in metrics} == {(w, n) for w in range(4) for n in range(200)}
     assert all(set(row["pad"]) == {chr(ord("a") + row["worker"])} for row in metrics)
     assert sum(row == {"event": "finish"} for row in rows) == 4

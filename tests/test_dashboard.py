@@ -252,3 +252,42 @@ def test_reading_while_four_workers_write(workdir: Path, capsys: pytest.CaptureF
             assert trial["state"] == "Fail" and DISCARDED in marks and "over budget" in marks, trial
     with capsys.disabled():
         print(f"\n{len(statuses)} dashboard reads, all 200, while 6 workers ran {len(result.trials)} trials")
+
+
+def _get_with_host(board: Dashboard, host: str, path: str = "/api/studies") -> tuple[int, bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(board.base)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_only_loopback_host_names_are_answered(dashboard: Dashboard) -> None:
+    """A page on another site whose name was re-pointed at 127.0.0.1 (DNS rebinding) sends its own name as
+    Host: the dashboard refuses it, and answers the names of this machine."""
+    port = dashboard.base.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}", f"LOCALHOST:{port}"):
+        status, body = _get_with_host(dashboard, host)
+        assert status == 200, (host, body)
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", ""):
+        status, body = _get_with_host(dashboard, host)
+        assert status == 403, (host, body)
+        assert b"--host" in body
+
+
+def test_a_host_given_with_host_is_answered(finished: Path) -> None:
+    board = Dashboard(finished, "--host", "127.0.0.2")
+    try:
+        port = board.base.rsplit(":", 1)[1]
+        assert _get_with_host(board, f"127.0.0.2:{port}")[0] == 200
+        assert _get_with_host(board, f"evil.example:{port}")[0] == 403
+    finally:
+        board.stop()

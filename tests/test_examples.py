@@ -211,3 +211,34 @@ def test_gpu_example_on_a_gpu(tmp_path: Path) -> None:
     result = sweepkit.run(workdir / "sweep.yaml", trials=4, workers=2, quiet=True, cwd=workdir)
     done = [t for t in result.trials if t.state == "COMPLETE"]
     assert done and all(t.metrics["device"] == "cuda" and t.resources.get("gpus") for t in done)
+
+
+def test_the_quickstart_budget_is_its_trials_alone(tmp_path: Path) -> None:
+    """The README's first command must finish its sweep: no timeout that stops it early on a busy machine
+    (a 2-minute one stopped it at 2 of 24 trials on a loaded 2-core machine)."""
+    workdir = _copy("quickstart", tmp_path)
+    spec = sweepkit.load_spec(workdir / "sweep.yaml", cwd=workdir)
+    assert spec.budget.trials == 24 and spec.budget.timeout is None
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("isolated_imports")
+def test_the_quickstart_trains_on_one_thread_per_trial(tmp_path: Path) -> None:
+    """A trial limits the trees' OpenMP threads to one: with a thread per core, threads spin-waiting for each
+    other on a busy machine made one trial take 55 s instead of 4 s."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    workdir = _copy("quickstart", tmp_path)
+    sys.path.insert(0, str(workdir))
+    import train
+
+    seen: list[int] = []
+    real = train.cross_val_score
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.extend(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "openmp")
+        return real(*args, **kwargs)
+
+    train.cross_val_score = spy  # type: ignore[assignment]
+    params = {"learning_rate": 0.1, "max_iter": 10, "max_leaf_nodes": 8, "l2_regularization": 0.0}
+    assert train.objective(params)["val_accuracy"] > 0.8
+    assert seen and set(seen) == {1}

@@ -21,6 +21,8 @@ done
 
 # The runner sends SIGTERM to the whole process group when it stops the trial for good: leave at once.
 trap 'echo "train.sh: terminated" >&2; exit 143' TERM
+# It checks the stop file (below): said once, so a pruned trial gets a few seconds to leave on its own.
+if [[ -n ${SWEEPKIT_CHANNEL:-} ]]; then printf '{"event": "stop_check"}\n' >>"$SWEEPKIT_CHANNEL"; fi
 
 report() { # one JSON object per line, built whole and written with one printf: appends stay intact
   if [[ -n ${SWEEPKIT_CHANNEL:-} ]]; then

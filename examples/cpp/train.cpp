@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
             std::cerr << "train: cannot open " << channel_path << "\n";
             return 1;
         }
+        channel << "{\"event\": \"stop_check\"}\n" << std::flush;  // it checks the stop file: the runner waits for it
     }
 
     for (int epoch = 0; epoch < epochs; ++epoch) {

@@ -16,9 +16,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SpecError, SweepkitError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -58,6 +61,14 @@ def _inline_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", metavar="NAME[:GOAL]", help="the metric without a sweep file, e.g. val_loss:minimize")
 
 
+def _function_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--function", metavar="MODULE:FN",
+        help="the trial function, for a sweep file that names none (looked up next to the file, then here); "
+        "or give a command after --: sweepkit run FILE -- python train.py",
+    )  # fmt: skip
+
+
 def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
     """`sweepkit run --param ... -- python train.py --epochs 3`: what follows `--` is the program."""
     if "--" in argv:
@@ -70,15 +81,45 @@ def _source(args: argparse.Namespace) -> Any:
     """The sweep file, or a spec made from --param/--metric and the command after `--`."""
     from sweepkit.spec._inline import inline_spec
 
-    if args.file and (args.param or args.program_command):
+    if args.file and args.param:
         raise SpecError("give a sweep file or --param flags with a command after --, not both")
     if args.file:
         if args.metric:
             raise SpecError("--metric goes with --param; in a sweep file, set metric.name")
+        args.overrides = [*args.overrides, *_what_to_run(args)]
         return args.file
+    if args.function:
+        raise SpecError("--function goes with a sweep file; with --param flags, give the command after --")
     if not args.param:
         raise SpecError("no sweep file: give one (sweepkit run sweep.yaml) or --param flags and a command after --")
     return inline_spec(args.param, args.metric, args.program_command)
+
+
+def _what_to_run(args: argparse.Namespace) -> list[str]:
+    """`FILE --function module:fn` or `FILE -- python train.py ...`: what to run, from the command line, as
+    overrides of the file's trial section, written where the file has it. Like --trials over budget.trials,
+    the command line wins over what the file says; a command gets `${args}` unless it places the params."""
+    from sweepkit.spec import _origin, load_spec
+    from sweepkit.spec._inline import _PARAM_MACROS
+
+    command = args.program_command
+    if not args.function and not command:
+        return []
+    if args.function and command:
+        raise SpecError("give --function or a command after --, not both")
+    written = load_spec(args.file, args.overrides)  # as written: where its trial section is, if anywhere
+    function_key = _origin("trial.function", written.origins)
+    if args.function:
+        here = str(Path.cwd())  # a module beside the file wins; else one where sweepkit runs, as `python -m` finds
+        if here not in sys.path:
+            sys.path.append(here)
+        return [f"{function_key}={json.dumps(args.function)}"]
+    if not any(part in _PARAM_MACROS for part in command):
+        command = [*command, "${args}"]
+    overrides = [f"{_origin('trial.command', written.origins)}={json.dumps(command)}"]
+    if written.trial.function:  # a function would run instead of the command: the command was asked for
+        overrides.append(f"{function_key}=null")
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     _inline_flags(p)
+    _function_flag(p)
     _common(p)
 
     p = sub.add_parser(
@@ -103,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     _inline_flags(p)
+    _function_flag(p)
     p.add_argument("--save-spec", metavar="FILE", help="write the sweep file equivalent to the --param flags")
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     p.add_argument("--trials", "--num-trials", "--n-trials", dest="trials", type=int, help="number of trials")
@@ -130,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
+    p.add_argument("--count", type=int, metavar="N", help="run at most N trials, then stop (as wandb agent --count)")
     p.add_argument("--stream", action="store_true", help="show program trials' output live, prefixed by trial")
     _scale_flags(p)
     _common(p)
@@ -176,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-edits", action="store_true", help="let the browser delete, rename and tell trials")
     _common(p)
 
+    p = sub.add_parser(
+        "rm",
+        help="delete a sweep: its trials in the store and its results folder sweeps/NAME (asks first)",
+        epilog="A results folder set with `output:` is kept. To keep a sweep but start it over, use run --fresh.",
+    )
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+    _common(p)
+
     p = sub.add_parser("report", help="figures, summaries and a self-contained report.html of a sweep")
     p.add_argument("name")
     p.add_argument("--storage")
@@ -186,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _common(p)
     return parser
+
+
+def _console() -> Console:
+    """A console that prints text as written: sweep names, choices, errors and install hints hold square
+    brackets (`[/data/train]`, `sweepkit[gp]`) that rich's markup would eat or fail on."""
+    from rich.console import Console
+
+    return Console(markup=False)
 
 
 def _one_line(text: object) -> str:
@@ -240,20 +302,20 @@ def _shorten(text: str, most: int = 2000) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.spec import load_spec
     from sweepkit.sweep import early_stopping, prepare
     from sweepkit.sweep._preflight import preflight
 
-    console = Console()
+    console = _console()
     spec = load_spec(_source(args), args.overrides)
     store, strategy = prepare(spec, cwd=Path.cwd())
     checked = preflight(spec, cwd=Path.cwd(), grid=strategy.grid)  # every check `run` makes before a trial
     pruning = early_stopping(spec)
     label = args.file or "the --param flags"
-    console.print(f"[green]{label}: valid[/] ({spec.dialect} dialect)", soft_wrap=True, highlight=False)
+    console.print(Text.assemble((f"{label}: valid", "green"), f" ({spec.dialect} dialect)"), soft_wrap=True)
     budget = []
     if spec.budget.trials:
         budget.append(f"{spec.budget.trials} trials")
@@ -318,9 +380,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_spec:
         if not isinstance(source, dict):
             raise SpecError("--save-spec writes the sweep file for --param flags; you already have a sweep file")
-        from sweepkit.spec._inline import to_yaml
+        from sweepkit.spec._inline import to_yaml, with_run_flags
 
-        Path(args.save_spec).write_text(to_yaml(source, file=args.save_spec), encoding="utf-8")
+        saved = with_run_flags(source, trials=args.trials, steps=args.steps, timeout=timeout, seed=args.seed)
+        Path(args.save_spec).write_text(to_yaml(saved, file=args.save_spec), encoding="utf-8")
         print(f"sweepkit: wrote {args.save_spec}", file=sys.stderr)
     _until(args)  # a bad --until is said before anything starts
     if args.exclusive and _another_run_alive(source, args):
@@ -413,7 +476,32 @@ def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
 def cmd_agent(args: argparse.Namespace) -> int:
     from sweepkit.sweep import join
 
-    return _sweep(args, join, args.name)
+    _agent_finds(args.name, _store(args))
+    return _sweep(args, join, args.name, count=args.count)
+
+
+def _agent_finds(name: str, store: Any) -> None:
+    """An agent started in another folder than the sweep looks in another embedded store: say which file it
+    read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
+    from sweepkit.errors import UsageError, did_you_mean
+    from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
+
+    path = store.journal_path
+    if path is None:
+        return  # a database or Redis: the store's own message lists its sweeps
+    names = store.names()
+    if name in names:
+        return
+    held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
+    hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
+    above = (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    found = next((candidate for candidate in above if candidate.is_file()), None)
+    if found is not None:
+        hint += f" journal:{found} (a store found in {found.parent.parent})"
+    else:
+        hint += " journal:/path/to/.sweepkit/sweeps.journal"
+    where = "the embedded store" if store.embedded else "the journal file"
+    raise UsageError(f'no sweep named "{name}"{did_you_mean(name, names)} in {where} {path} ({held}): {hint}')
 
 
 # -- ls / status / best ------------------------------------------------------------------------------------
@@ -428,14 +516,13 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Column, Table
 
     from sweepkit.results._stored import budget_of, load_result
 
     store = _store(args)
     names = store.names()
-    console = Console()
+    console = _console()
     if not names:
         console.print(f"no sweeps in {store.describe()}")
         return EXIT_OK
@@ -461,20 +548,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from sweepkit.progress import _params
     from sweepkit.results import steps_line
-    from sweepkit.results._stored import budget_of, load_result
+    from sweepkit.results._stored import budget_of, load_result, sweep_label, sweep_meta
 
     store = _store(args)
     result = load_result(store, args.name)
-    budget = budget_of(store, args.name)
+    budget = budget_of(store, result.name)
+    label = sweep_label(sweep_meta(store.load(result.name)), result.name)
     counts = result.counts
     finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
-    console = Console()
-    console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
+    console = _console()
+    head = f": {finished}{f'/{budget}' if budget else ''} trials finished"
+    named = f' ("{label}")' if label else ""
+    console.print(Text.assemble("sweep ", (result.name, "bold"), named, head))
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")
     steps = steps_line(result)
     if steps is not None:
@@ -565,6 +655,41 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rm(args: argparse.Namespace) -> int:
+    """Delete a sweep from the store and its results folder, when that is sweepkit's own `sweeps/NAME`.
+
+    A folder the sweep file chose with `output:` may be the user's own (`output: .`), so it is kept."""
+    import shutil
+
+    from sweepkit.errors import UsageError
+    from sweepkit.store import ATTR
+
+    store = _store(args)
+    study = store.load(args.name)  # an unknown name: UsageError listing the sweeps there
+    trials = len(study.get_trials(deepcopy=False))
+    output = (study.user_attrs.get(ATTR) or {}).get("output")
+    folder = Path(output) if output else None
+    ours = folder is not None and folder.parent.name == "sweeps"
+    if ours and folder is not None:  # sweeps/NAME, or sweeps/NAME.N where --fresh moved an older one
+        folder = folder.parent / args.name
+        ours = folder.is_dir()
+    what = f"sweep {args.name} ({trials} trials) in {store.describe()}" + (f" and the folder {folder}" if ours else "")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"sweepkit rm asks before deleting {what}: pass --yes to delete without asking")
+        print(f"delete {what}? [y/N] ", end="", flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("sweepkit: nothing deleted", file=sys.stderr)
+            return EXIT_OK
+    store.delete(args.name)
+    if ours and folder is not None:
+        shutil.rmtree(folder)
+    print(f"sweepkit: deleted {what}", file=sys.stderr)
+    if folder is not None and not ours and folder.exists():  # output: chose it, and it may hold more
+        print(f"sweepkit: its results folder {folder} is kept (set by output:)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from sweepkit.report import write_report
 
@@ -585,4 +710,5 @@ _COMMANDS = {
     "dashboard": cmd_dashboard,
     "logs": cmd_logs,
     "report": cmd_report,
+    "rm": cmd_rm,
 }

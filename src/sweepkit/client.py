@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Params", "Run", "init"]
 
 ATOMIC_LINE_BYTES = 4096  # lines up to this size are appended atomically on Linux filesystems
+# Says "this program checks the stop file": the runner then gives it a few seconds to leave when it is
+# pruned; a program that never said so is stopped at once (SIGTERM), since waiting for it would be in vain.
+STOP_CHECK_EVENT = {"event": "stop_check"}
 _ENV_PARAMS_FILE = "SWEEPKIT_PARAMS_FILE"
 _ENV_PARAMS = "SWEEPKIT_PARAMS"
 
@@ -97,7 +100,10 @@ def _unwrap(value: Any) -> Any:
 
 
 def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: a trial's `optimizer: {lr: ...}` replaces only `lr` among the defaults' optimizer keys."""
+    """Deep merge: a trial's `optimizer: {lr: ...}` replaces only `lr` among the defaults' optimizer keys.
+
+    A dotted name is one key, as W&B hands it (`params["model.n_layers"]`); where the defaults nest that
+    path (`model: {n_layers: 2}`), the value there is replaced too, so `params.model.n_layers` is no stale default."""
     merged = dict(defaults)
     for key, value in override.items():
         base = merged.get(key)
@@ -105,7 +111,22 @@ def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
             merged[key] = _merge(base, value)
         else:
             merged[key] = value
+        if isinstance(key, str) and "." in key and key not in defaults:
+            _set_nested(merged, key.split("."), value)
     return merged
+
+
+def _set_nested(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    """Replace the value at `path` when every level of it already exists as a mapping in `tree`."""
+    head, *rest = path
+    if not rest:
+        if head in tree:
+            tree[head] = value
+        return
+    child = tree.get(head)
+    if isinstance(child, Mapping):
+        tree[head] = dict(child)  # a copy: the caller's defaults stay as they were
+        _set_nested(tree[head], rest, value)
 
 
 def _env_int(name: str) -> int | None:
@@ -221,6 +242,7 @@ class Run:
         self._pid = os.getpid()  # a forked child inherits the atexit hook: only the parent finishes the run
         self._lock = _thread.allocate_lock()  # _thread, not threading: cheaper to import
         self._warned_long = False
+        self._said_stop_check = False
         if channel:
             try:
                 # One descriptor for the whole run, O_APPEND: every os.write lands at the end, whole.
@@ -244,7 +266,16 @@ class Run:
 
     def should_stop(self) -> bool:
         """True once the runner asked this trial to stop (pruned, or the sweep is ending)."""
-        return self._stop_file is not None and os.path.exists(self._stop_file)
+        if self._stop_file is None:
+            return False
+        self._say_stop_check()
+        return os.path.exists(self._stop_file)
+
+    def _say_stop_check(self) -> None:
+        """Tell the runner, once, that this program checks the stop file (so it may stop it gently)."""
+        if not self._said_stop_check and self._fd is not None:
+            self._said_stop_check = True
+            self._write(dict(STOP_CHECK_EVENT))
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Report metrics (for `step`, when given). Raises TrialPruned once the runner asked the trial to stop."""
@@ -269,6 +300,7 @@ class Run:
                 prefix = f"step {row.pop('step')}: " if "step" in row else ""
                 print(prefix + " ".join(f"{k}={_shown(v)}" for k, v in row.items()), flush=True)
         elif row:
+            self._say_stop_check()  # before the row: the runner knows it by the time it judges this step
             self._write(row)
         if self.should_stop():
             raise TrialPruned(f"trial {self.trial} was asked to stop (the stop file {self._stop_file} exists)")

@@ -5,6 +5,7 @@ database), so the dashboard reads exactly what running sweeps write. The journal
 file lock and read without one: the dashboard never holds up a sweep, and never meets SQLite's "database is
 locked". The dashboard is read-only unless `--allow-edits`: optuna-dashboard can also delete and rename
 studies and tell trials from the browser, which would bypass sweepkit's rule that nothing is silently lost.
+It answers only requests addressed to this machine's loopback names (or `--host`'s), against DNS rebinding.
 """
 
 from __future__ import annotations
@@ -52,6 +53,42 @@ def read_only(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byt
         body = (
             b'{"reason": "this sweepkit dashboard is read-only: restart it with --allow-edits '
             b'to change sweeps from the browser"}'
+        )
+        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return guarded
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_EVERY_INTERFACE = ("", "0.0.0.0", "::")
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`."""
+    header = header.strip().lower().rstrip(".")
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_checked(app: Callable[..., Iterable[bytes]], host: str) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app answering only requests addressed to this machine's names: loopback, and `--host`'s.
+
+    A page on any web site can re-point its own name at 127.0.0.1 (DNS rebinding) and then read the
+    dashboard as if it were its own; the browser still sends that site's name as Host, so it is refused
+    (403). Listening on every interface (`--host 0.0.0.0`) means any name reaching the machine is meant.
+    """
+    if host in _EVERY_INTERFACE:
+        return app
+    allowed = _LOOPBACK_NAMES | {_host_name(host)}
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if _host_name(environ.get("HTTP_HOST", "")) in allowed:
+            return app(environ, start_response)
+        body = (
+            b'{"reason": "this sweepkit dashboard answers only requests addressed to localhost, 127.0.0.1 or '
+            b'[::1] (or the address given with --host)"}'
         )
         start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
@@ -112,14 +149,14 @@ def serve(
     store = Store(storage)
     path = "/dashboard"
     if name is not None:
-        store.load(name)  # an unknown name: UsageError listing the sweeps there
+        name = store.load(name).study_name  # its label finds it too; an unknown name: UsageError listing the sweeps
         path = f"/dashboard/studies/{store.storage.get_study_id_from_name(name)}"
     try:
         import optuna_dashboard
     except ImportError:
         raise UsageError(f"the dashboard needs optuna-dashboard: {INSTALL_HINT}") from None
     app = optuna_dashboard.wsgi(store.storage)
-    server = bind(app if allow_edits else read_only(app), host, port)
+    server = bind(host_checked(app if allow_edits else read_only(app), host), host, port)
     url = f"http://{_url_host(host)}:{server.server_port}{path}"
     print(f"sweepkit dashboard of {store.describe()}: {url}", file=out, flush=True)
     if not _is_loopback(host):
@@ -146,4 +183,4 @@ def serve(
     return 0
 
 
-__all__ = ["DEFAULT_PORT", "bind", "read_only", "serve"]
+__all__ = ["DEFAULT_PORT", "bind", "host_checked", "read_only", "serve"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from sweepkit.results import SweepResult, TrialRecord, steps_line
@@ -61,7 +62,8 @@ class Progress:
             return
         resumed = f", resuming with {done} done" if done else ""
         budget = f"{total} trials" if total else "no trial budget"
-        self.console.print(f"sweep [bold]{sweep}[/]: {budget}{resumed}; strategy {strategy} ({reason})")
+        line = f"{budget}{resumed}; strategy {escape(strategy)} ({escape(reason)})"
+        self.console.print(f"sweep [bold]{escape(sweep)}[/]: {line}", highlight=False, soft_wrap=True)
         if self.live_mode:
             self._live = Live(_Panel(self), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
@@ -99,16 +101,14 @@ class Progress:
             self._live = None
         counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
         best = result.best_trial
-        self.console.print(f"sweep {result.name} stopped: {result.stop_reason}")
-        self.console.print(f"trials: {counts or 'none'}")
+        self._print(f"sweep {result.name} stopped: {result.stop_reason}")
+        self._print(f"trials: {counts or 'none'}")
         steps = steps_line(result)
         if steps is not None:
-            self.console.print(steps)
+            self._print(steps)
         if best is not None:
-            self.console.print(
-                f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}"
-            )
-        self.console.print(f"results in {result.output}")
+            self._print(f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}")
+        self._print(f"results in {result.output}")
 
     # -- display --------------------------------------------------------------------------------------
     def _better(self, rec: TrialRecord) -> bool:
@@ -117,10 +117,10 @@ class Progress:
         return rec.value > self.best.value if self.maximize else rec.value < self.best.value
 
     def _print(self, text: str) -> None:
-        if self._live is not None:
-            self._live.console.print(text)
-        else:
-            self.console.print(text, highlight=False, soft_wrap=True)
+        """Plain text: messages carry users' and trials' words (`cannot open [/data/train]`,
+        `pip install 'sweepkit[gp]'`), which rich would read as markup, eat or fail on."""
+        console = self._live.console if self._live is not None else self.console
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -136,7 +136,7 @@ class Progress:
         table = Table.grid(padding=(0, 2))
         total = f"/{self.total}" if self.total else ""
         table.add_row(
-            f"[bold]{self.sweep}[/] {done}{total} done",
+            f"[bold]{escape(self.sweep)}[/] {done}{total} done",
             f"running {len(self.running)}",
             f"pruned {self.counts.get('PRUNED', 0)}",
             f"failed {self.counts.get('FAILED', 0)}",

@@ -144,3 +144,15 @@ def test_constants_make_a_spec_of_fixed_values() -> None:
     spec = load_spec({"name": "c", "trial": {"function": "m:f"}, "parameters": constants(flat)})
     assert [p.name for p in spec.space.searched] == []  # nothing left to search
     assert sorted(p.name for p in spec.space.parameters) == sorted(flat)
+
+
+def test_a_dotted_name_stays_one_flat_key_in_the_retrain(workdir: Path) -> None:
+    spec = {
+        "name": "dots",
+        "budget": {"trials": 2},
+        "parameters": {"model.n_layers": [1, 2], "opt": {"parameters": {"lr": {"value": 0.1}}}},
+    }
+    sweepkit.run(spec, objective=lambda p: p["model.n_layers"] * p["opt"]["lr"], quiet=True)
+    seen: list[dict[str, object]] = []
+    retrain("dots", objective=lambda p: seen.append(p) or 1.0, quiet=True)
+    assert seen == [{"model.n_layers": 1, "opt": {"lr": 0.1}}]

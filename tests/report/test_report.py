@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -19,8 +20,9 @@ from sweepkit.cli import main
 from sweepkit.errors import SweepFailed, UsageError
 from sweepkit.report import _data as report_data
 from sweepkit.report import write_report
-from sweepkit.report._data import collect
+from sweepkit.report._data import collect, lanes
 from sweepkit.report._png import draw_contour, draw_history, draw_intermediate, draw_slice, draw_timeline
+from sweepkit.report._text import time_rows
 from sweepkit.store import Store
 from tests.conftest import IN_CI
 
@@ -357,3 +359,47 @@ def test_sweepkit_run_ends_with_the_report(workdir: Path, monkeypatch: pytest.Mo
     assert main(["run", "s.yaml", "-q", "--trials", "5"]) == 0
     assert (workdir / "sweeps" / "auto" / "report.html").exists()
     assert "5 complete" in (workdir / "sweeps" / "auto" / "summary.txt").read_text()  # all five, the resumed run's too
+
+
+@pytest.mark.slow
+def test_a_sweep_run_by_two_agents_has_two_lanes(workdir: Path) -> None:
+    """Two runs of one sweep at once, one worker each (as two `sweepkit agent`s): their trials overlap in
+    time, so the timeline and summary count two workers, and no lane holds two trials at once."""
+    import os
+    import subprocess
+    import sys
+
+    # each trial waits until both runs have started one (at most 60 s), so their trials surely overlap
+    (workdir / "slow.py").write_text(
+        "import os, pathlib, time\n\n\ndef f(params):\n"
+        "    pathlib.Path(f'pid-{os.getpid()}').touch()\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while len(list(pathlib.Path().glob('pid-*'))) < 2 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
+        "    time.sleep(0.5)\n"
+        "    return params['x']\n"
+    )
+    (workdir / "s.yaml").write_text(
+        "name: two\ntrial: {function: 'slow:f'}\nmetric: {name: loss}\n"
+        "parameters: {x: {min: 0.0, max: 1.0}}\nbudget: {trials: 6}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), *sys.path])}
+    argv = [sys.executable, "-m", "sweepkit", "run", "s.yaml", "-q"]
+    runs = [subprocess.Popen(argv, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        assert run.wait(timeout=120) == 0, run.stderr.read() if run.stderr else ""
+    data = collect(Store(None, cwd=workdir), "two")
+    started = sorted((t for t in data.trials if t.start and t.end), key=lambda t: t.start)  # type: ignore[arg-type,return-value]
+    assert len(started) == 6
+    overlapping = any(b.start < a.end for a, b in itertools.pairwise(started))  # type: ignore[operator]
+    assert overlapping  # the two runs ran trials at the same time
+
+    labels, lane_of = lanes(data)
+    assert len(labels) == 2
+    for lane in range(len(labels)):
+        mine = [t for t in started if lane_of[t.number] == lane]
+        assert all(b.start >= a.end for a, b in itertools.pairwise(mine)), lane  # type: ignore[operator]
+    timeline = draw_timeline(data)
+    assert not isinstance(timeline, str)
+    assert "Timeline: 6 trials on 2 workers" in timeline.texts[0].get_text()
+    assert ("workers", "2") in time_rows(data)

@@ -271,10 +271,11 @@ def test_to_yaml_is_readable() -> None:
         ("x=choice(1)x", "--param x", "missing the closing parenthesis"),
         ("x=1" + "0" * 2000, "--param x", "too many digits"),
         ("lr", '--param "lr"', "expected name=value, e.g. lr=loguniform(1e-5,1e-1)"),
-        ("=3", '--param "=3"', 'expected a parameter name (letters, digits, _ or -) before "=", found nothing'),
+        ("=3", '--param "=3"', "expected a parameter name (letters, digits, _ or -, parts joined by dots) before"),
+        ("=3", '--param "=3"', 'before "=", found nothing'),
         ("l r=3", '--param "l r=3"', 'found "l r"'),
         ("1lr=3", '--param "1lr=3"', 'found "1lr"'),
-        ("opt.lr=3", '--param "opt.lr=3"', "dots are for nested sections"),
+        ("opt..lr=3", '--param "opt..lr=3"', 'found "opt..lr"'),
     ],
 )
 def test_malformed_param(text: str, key: str, message: str) -> None:
@@ -283,6 +284,12 @@ def test_malformed_param(text: str, key: str, message: str) -> None:
     assert info.value.key == key
     assert message in info.value.message
     assert str(info.value) == f"{key}: {info.value.message}"
+
+
+def test_a_dotted_name_is_one_key() -> None:
+    spec = load_spec(inline_spec(["model.n_layers=[2,4]"], None, CMD))
+    (param,) = spec.space.parameters
+    assert param.name == "model.n_layers" and param.keys == ("model.n_layers",)
 
 
 def test_duplicate_names() -> None:
@@ -322,7 +329,7 @@ def test_malformed_metric(text: str, message: str) -> None:
 
 def test_a_bad_name_is_caught_by_load_spec() -> None:
     with pytest.raises(SpecError, match="sweep name"):
-        load_spec(inline_spec(["x=[1]"], None, CMD, name="a/b"))
+        load_spec(inline_spec(["x=[1]"], None, CMD, name="a\x00b"))
 
 
 # -- anything typed either parses or is a SpecError -------------------------------------------------------

@@ -555,7 +555,7 @@ def test_nni_experiment_config(tmp_path: Path) -> None:
     assert spec.trial.cwd == "."
     assert spec.space.names == ["batch_size", "hidden_size", "lr", "momentum"]
     assert spec.extra["resources"] == {"gpus_per_trial": 0, "workers": 2}
-    assert spec.notes == ["trainingService is ignored (it only means something to another tool's server)"]
+    assert spec.notes == ["trainingService is ignored: it only means something to another tool's server"]
 
 
 def test_nni_tuner_goal_and_seed(tmp_path: Path) -> None:

@@ -113,6 +113,12 @@ def test_overrides_apply_to_a_copy() -> None:
     assert out == {"budget": {"trials": 5}, "a": {"b": {"c": ["focal"]}}}
 
 
+def test_an_override_reaches_a_dotted_parameter_name() -> None:
+    raw = {"parameters": {"model.n_layers": {"values": [2, 4]}, "model": {"parameters": {"width": [8]}}}}
+    out = apply_overrides(raw, ["parameters.model.n_layers.values=[6]", "parameters.model.parameters.width=[16]"])
+    assert out["parameters"] == {"model.n_layers": {"values": [6]}, "model": {"parameters": {"width": [16]}}}
+
+
 def test_override_values_that_are_not_yaml_are_kept_as_text() -> None:
     assert apply_overrides({}, ["name=[unclosed"]) == {"name": "[unclosed"}
     assert apply_overrides({}, ["name="]) == {"name": ""}
@@ -209,7 +215,8 @@ def test_bad_durations_in_files(tmp_path: Path, value: str) -> None:
         ("trials: 3", "trials: yes", "budget.trials", "expected a number, found true"),
         ("seed: 1", "seed: [1]", "strategy.seed", "valid integer"),
         ("name: base", "name: [a]", "name", "valid string"),
-        ("name: base", "name: a/b", "name", "may not"),
+        ("name: base", 'name: "a\\0b"', "name", "cannot hold a control character"),
+        ("name: base", "study_name: " + "x" * 201, "study_name", "at most 200 characters, found 201"),
         ("goal: minimize", "goal: lower", "metric.goal", "'minimize' or 'maximize'"),
         ("{name: loss, goal: minimize}", "3", "metric", "expected a mapping of keys (got 3)"),
         ("log: true", "log: maybe", "parameters.lr.log", "expected true or false"),

@@ -306,6 +306,28 @@ def test_nested_parameters_flatten_to_dotted_names() -> None:
     assert nest(point)["optimizer"]["betas"]["b2"] == 0.999
 
 
+def test_a_dotted_name_is_one_flat_key_as_in_wandb() -> None:
+    params = parse_parameters(
+        {
+            "optimizer.init_args.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-2},
+            "model": {"parameters": {"d_model": [64, 128], "head.dropout": 0.1}},
+            "data.variant": {"values": ["small", "big"]},
+            "warmup": {"value": 5, "when": "data.variant == 'big' and model.d_model > 64"},
+        },
+        file=FILE,
+    )
+    names = ["optimizer.init_args.lr", "model.d_model", "model.head.dropout", "data.variant", "warmup"]
+    assert [p.name for p in params] == names  # one name per parameter, as `when`, the store and CSV see it
+    space = SearchSpace(tuple(params))
+    point = space.sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask())
+    nested = space.nest(point)
+    warmup = ["warmup"] if "warmup" in point else []
+    assert list(nested) == ["optimizer.init_args.lr", "model", "data.variant", *warmup]
+    assert nested["model"] == {"d_model": point["model.d_model"], "head.dropout": 0.1}
+    assert nested["optimizer.init_args.lr"] == point["optimizer.init_args.lr"]
+    assert nest(point)["optimizer"]["init_args"]["lr"] == point["optimizer.init_args.lr"]  # no space: every dot nests
+
+
 def test_nested_section_when_applies_to_children() -> None:
     params = parse_parameters(
         {
@@ -688,7 +710,7 @@ def test_custom_section_key() -> None:
         # names
         ({"": 1}, "parameters", "cannot be empty"),
         ({"learning rate": 1}, "parameters.learning rate", "whitespace"),
-        ({"optimizer.lr": 1}, "parameters.optimizer.lr", "dots are reserved for nesting"),
+        ({"o.p": 1, "o": {"parameters": {"p": 2}}}, "parameters.o.parameters.p", '"o.p" is defined twice'),
         ({1: 1}, "parameters.1", "must be strings"),
         # nested sections
         (
@@ -704,7 +726,6 @@ def test_custom_section_key() -> None:
         ({"o": {"parameters": {}}}, "parameters.o.parameters", "empty"),
         ({"o": {"parameters": [1]}}, "parameters.o.parameters", "expected a mapping"),
         ({"o": {"parameters": {"a": 1}, "values": [1]}}, "parameters.o.values", "nested section"),
-        ({"o": {"parameters": {"a.b": 1}}}, "parameters.o.parameters.a.b", "dots are reserved"),
         ({"o": {"when": "zz", "parameters": {"a": 1}}}, "parameters.o.when", "unknown name"),
     ],
 )

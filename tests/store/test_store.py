@@ -176,3 +176,65 @@ def test_agents_opening_a_fresh_database_at_once(server: str) -> None:
             assert pool.map(_open_store, [url] * 6) == ["ok"] * 6
     finally:
         admin(drop)
+
+
+@pytest.mark.slow
+def test_a_password_in_the_storage_url_is_stored_nowhere(tmp_path: Path) -> None:
+    """The password of a storage URL written in the sweep file is masked in sweeps/<name>/ (sweep.yaml, the
+    report), in the study's attrs in the store, in the run logs and in what the dashboard serves."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    _server(5432, "PostgreSQL")
+    from tests.test_dashboard import Dashboard
+
+    url = "postgresql://postgres:secret@127.0.0.1:5432/postgres"  # trust auth: any password is accepted
+    name = f"pw-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "pwtrain.py").write_text("def objective(params):\n    return params['x'] ** 2\n")
+    (tmp_path / "sweep.yaml").write_text(
+        f"name: {name}\nstorage: {url}\ntrial: {{function: 'pwtrain:objective'}}\nmetric: {{name: loss}}\n"
+        "budget: {trials: 3}\nparameters:\n  x: {min: -1.0, max: 1.0}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SWEEPKIT_NO_REPORT"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *sys.path])
+    store = Store(url)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sweepkit", "run", "sweep.yaml"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "secret" not in done.stdout + done.stderr
+        written = [p for p in tmp_path.rglob("*") if p.is_file() and p != tmp_path / "sweep.yaml"]
+        assert any(p.name == "sweep.yaml" and p.parent.name == name for p in written)
+        for path in written:
+            assert b"secret" not in path.read_bytes(), path
+        study = store.load(name)
+        assert "secret" not in json.dumps(study.user_attrs)
+        assert "postgres:***@127.0.0.1" in json.dumps(study.user_attrs)
+        board = Dashboard(tmp_path, "--storage", url)
+        try:
+            for path in ("/api/studies", f"/api/studies/{study._study_id}?after=0", "/dashboard"):
+                with urllib.request.urlopen(f"{board.base}{path}", timeout=30) as response:
+                    assert b"secret" not in response.read(), path
+        finally:
+            board.stop()
+        assert "secret" not in "".join(board.lines)
+    finally:
+        import optuna
+
+        if name in store.names():
+            optuna.delete_study(study_name=name, storage=store.storage)
+
+
+def test_delete_removes_one_sweep(workdir: Path) -> None:
+    for name in ("keep", "drop"):
+        sweepkit.run({**SPEC, "name": name}, objective=objective, trials=1, quiet=True)
+    store = Store(cwd=workdir)
+    with pytest.raises(UsageError, match='no sweep named "dorp".*did you mean "drop"'):
+        store.delete("dorp")
+    store.delete("drop")
+    assert Store(cwd=workdir).names() == ["keep"]

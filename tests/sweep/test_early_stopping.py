@@ -103,3 +103,77 @@ def test_a_pruned_program_is_asked_to_stop_then_stopped(workdir: Path) -> None:
     assert stopped.state == "PRUNED" and stopped.reason.startswith("threshold: ")
     assert gone(int((workdir / f"child-{stopped.number}.pid").read_text()))
     assert alive(marker) == []
+
+
+# A program that reports by hand and never looks at the stop file, as most scripts are written.
+IGNORES_STOP = """\
+import json, os, sys, time
+level = float(sys.argv[1].split("=")[1])
+for step in range(20):
+    with open(os.environ["SWEEPKIT_CHANNEL"], "a") as channel:
+        channel.write(json.dumps({"step": step, "val_loss": level + 1.0 / (step + 1)}) + "\\n")
+    time.sleep(0.1)
+open("finished-%s" % os.environ["SWEEPKIT_TRIAL"], "w").close()
+"""
+
+
+def reported_steps(workdir: Path, sweep: str, number: int) -> int:
+    lines = (workdir / "sweeps" / sweep / "trials" / str(number) / "metrics.jsonl").read_text().splitlines()
+    return len([line for line in lines if '"step"' in line])
+
+
+def test_a_pruned_program_that_ignores_the_stop_file_is_stopped_at_once(workdir: Path) -> None:
+    (workdir / "train.py").write_text(IGNORES_STOP)
+    spec = {
+        "name": "deaf",
+        "metric": {"name": "val_loss"},
+        "strategy": {"name": "grid"},
+        "budget": {"steps": 20},
+        "trial": {"command": ["python", "train.py", "${args}"]},
+        "pruner": {"type": "threshold", "upper": 1.5},
+        "parameters": {"level": [0.1, 2.0]},
+    }
+    result = sweepkit.run(spec, quiet=True)
+    by_level = {t.params["level"]: t for t in result.trials}
+    assert by_level[0.1].state == "COMPLETE" and (workdir / f"finished-{by_level[0.1].number}").exists()
+    pruned = by_level[2.0]
+    assert pruned.state == "PRUNED"
+    # SIGTERM at once: it never got to its last line (its 20 steps take 2 s; waiting for the stop file, 5 s)
+    assert not (workdir / f"finished-{pruned.number}").exists()
+    # the steps it spent are those it really reported before it ended, not the step the pruner judged
+    ran = reported_steps(workdir, "deaf", pruned.number)
+    assert pruned.steps == ran < 20
+    assert result.steps is not None and result.steps["spent"] == 20 + ran
+
+
+def test_a_pruned_program_that_checks_the_stop_file_may_exit_cleanly(workdir: Path) -> None:
+    (workdir / "train.py").write_text(
+        textwrap.dedent(
+            """\
+            import os, signal, sys, time
+            import sweepkit
+            signal.signal(signal.SIGTERM, lambda *_: (open("sigterm", "w").close(), sys.exit(143)))
+            run = sweepkit.init()
+            try:
+                for step in range(50):
+                    if run.should_stop():
+                        break
+                    time.sleep(0.1)  # an epoch, then its report
+                    run.log({"val_loss": 2.0 + 1.0 / (step + 1)}, step=step)  # raises TrialPruned when told
+            finally:
+                open("cleaned-up", "w").close()
+            """
+        )
+    )
+    spec = {
+        "name": "polite",
+        "metric": {"name": "val_loss"},
+        "trial": {"command": ["python", "train.py"]},
+        "pruner": {"type": "threshold", "upper": 2.3, "n_warmup_steps": 2},
+        "parameters": {"level": [1]},
+    }
+    result = sweepkit.run(spec, quiet=True)
+    (trial,) = result.trials
+    assert trial.state == "PRUNED"
+    assert (workdir / "cleaned-up").exists() and not (workdir / "sigterm").exists()
+    assert trial.steps == reported_steps(workdir, "polite", 0)

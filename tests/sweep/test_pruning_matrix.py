@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import sweepkit
+from sweepkit.store import Store
 from tests.pruner.test_pruner_build import ASHA_PRUNED, BASES, HYPERBAND_PRUNED, MEDIAN_PRUNED, STUDY
 from tests.sweep.test_program import gone
 
@@ -280,8 +281,12 @@ def test_program_trials(case_id: str, workdir: Path) -> None:
         del spec["name"], spec["parameters"]
     result = sweepkit.run(spec, trials=len(case.bases), quiet=True)
     assert len(result.trials) == len(case.bases)
-    pruned = {t.number: (t.steps or 0) - 1 + case.first for t in result.trials if t.state == "PRUNED"}
+    # the step each pruned trial was judged at: its last report to the pruner (the program may have gone on
+    # reporting until the stop reached it, and those steps count as spent)
+    stored = {t.number: t for t in Store().load(STUDY).get_trials(deepcopy=False)}
+    pruned = {t.number: max(stored[t.number].intermediate_values) for t in result.trials if t.state == "PRUNED"}
     assert pruned == case.pruned, [(t.number, t.state, t.error) for t in result.trials]
+    assert all((t.steps or 0) - 1 + case.first >= pruned[t.number] for t in result.trials if t.state == "PRUNED")
     assert {t.state for t in result.trials if t.number not in case.pruned} <= {"COMPLETE"}
     for t in result.trials:
         program, child = map(int, (workdir / f"pids-{t.number}").read_text().split())

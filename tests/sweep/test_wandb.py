@@ -357,3 +357,47 @@ def test_scan_skips_a_corrupt_block_once_it_is_finished() -> None:
     assert torn + rest == whole
     cut, _ = _scan(bytes(data[offset : BLOCK + 200]), offset, final=True)  # the writer is gone: skip it
     assert cut == []
+
+
+# An unmodified W&B script: it never looks at sweepkit's stop file, it only calls wandb.log.
+EPOCHS_SCRIPT = """\
+import time
+
+import wandb
+
+wandb.init(project="early-stop", config={"learning_rate": 0.1, "epochs": 8})
+config = wandb.config
+acc = 0.2
+for epoch in range(config.epochs):
+    acc += config.learning_rate * (1 - acc)
+    wandb.log({"val_acc": acc, "epoch": epoch})
+    time.sleep(0.5)
+open("finished-%s" % config.learning_rate, "w").close()
+wandb.finish()
+"""
+
+
+@needs_wandb
+@pytest.mark.slow
+def test_a_pruned_wandb_script_is_stopped_and_its_steps_counted(workdir: Path) -> None:
+    from sweepkit.cli import main
+
+    (workdir / "train.py").write_text(EPOCHS_SCRIPT)
+    (workdir / "sweep.yaml").write_text(
+        "name: wandb-prune\nprogram: train.py\nmethod: grid\nmetric: {name: val_acc, goal: maximize}\n"
+        "pruner: {type: threshold, lower: 0.5}\nparameters:\n  learning_rate: {values: [0.5, 0.01]}\n"
+    )
+    assert main(["run", "sweep.yaml", "-q"]) == 0
+    trials = {t["params"]["learning_rate"]: t for t in read_history(workdir / "sweeps" / "wandb-prune")}
+    assert trials[0.5]["state"] == "COMPLETE" and trials[0.5]["steps"] == 8
+    pruned = trials[0.01]
+    assert pruned["state"] == "PRUNED"
+    assert not (workdir / "finished-0.01").exists()  # stopped at once, not after its last epoch
+    logged = WandbReader(workdir / "sweeps" / "wandb-prune" / "trials" / str(pruned["number"])).poll()
+    assert pruned["steps"] == len(logged) < 8  # what it really logged before it ended
+    summary = json.loads((workdir / "sweeps" / "wandb-prune" / "tuning_results.json").read_text())
+    assert summary["steps"]["spent"] == 8 + len(logged)
+
+
+def read_history(folder: Path) -> list[dict[str, Any]]:
+    return json.loads((folder / "trials_history.json").read_text())

@@ -13,22 +13,27 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from sweepkit.space import SearchSpace
 
 SUFFIX = "-retrain"
 RETRAIN_ATTR = "sweepkit.retrain_of"  # study user attr of the retrain sweep: which sweep and trial it repeats
 _DROPPED = ("pruner", "scheduler", "early_terminate", "constraints")
 
 
-def constants(flat: dict[str, Any]) -> dict[str, Any]:
-    """A native `parameters:` section fixing each (dotted) name to its value: `{lr: {value: 0.01}}`, nested
-    names as nested sections. Derived and conditional parameters become the values the best trial had."""
+def constants(flat: dict[str, Any], space: SearchSpace | None = None) -> dict[str, Any]:
+    """A native `parameters:` section fixing each name to its value: `{lr: {value: 0.01}}`, a nested
+    section's parameters in nested sections, a dotted name that is one key (`model.n_layers`) as one key.
+    Without the space every dot nests. Derived and conditional parameters become the values the best trial had."""
+    keys = {p.name: p.keys for p in space.parameters} if space is not None else {}
     section: dict[str, Any] = {}
     for name, value in flat.items():
         node = section
-        *parents, leaf = name.split(".")
+        *parents, leaf = keys.get(name) or name.split(".")
         for part in parents:
             node = node.setdefault(part, {"parameters": {}})["parameters"]
         node[leaf] = {"value": value}
@@ -81,6 +86,7 @@ def retrain(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
     study = store.load(name)
+    name = study.study_name  # `name` may have been the sweep's label
     meta = sweep_meta(study)
     resolved = meta.get("spec")
     if not isinstance(resolved, dict):
@@ -89,14 +95,15 @@ def retrain(
     if best is None:
         raise UsageError(f'sweep "{name}" has no completed trial yet: nothing to retrain')
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == best.number)
-    flat = user_params(frozen, stored_space(meta), grid=bool(meta.get("grid")))
+    space = stored_space(meta)
+    flat = user_params(frozen, space, grid=bool(meta.get("grid")))
 
     spec = copy.deepcopy(resolved)
     for key in _DROPPED:
         spec.pop(key, None)
     spec["name"] = f"{name}{SUFFIX}"
     spec.pop("storage", None)  # the store the sweep was found in (`storage` below), not the file's
-    spec["parameters"] = constants(flat)
+    spec["parameters"] = constants(flat, space)
     old_strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
     spec["strategy"] = {"name": "random", **({"seed": old_strategy["seed"]} if "seed" in old_strategy else {})}
     old_budget = spec.get("budget") if isinstance(spec.get("budget"), dict) else {}

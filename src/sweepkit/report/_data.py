@@ -11,6 +11,7 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -514,3 +515,46 @@ def _interpolate(tx: np.ndarray, ty: np.ndarray, z: np.ndarray) -> tuple[np.ndar
         return None
     lo = points.min(axis=0)
     return lo[0] + g * span[0], lo[1] + g * span[1], gz
+
+
+# -- the timeline's lanes (the PNG, the HTML and summary.txt count workers with them) ----------------------
+def ran(data: ReportData) -> list[TrialRecord]:
+    """The trials that ran: infeasible points are told to the store without running, they have no place in
+    a timeline."""
+    return [t for t in data.trials if t.start and t.state != "INFEASIBLE"]
+
+
+def lanes(data: ReportData) -> tuple[list[str], dict[int, int]]:
+    """The timeline's lanes and each trial's lane (by trial number): one lane per recorded worker, in order
+    of its first trial. A worker is recorded only where a run had several; the trials of single-worker runs
+    (two `sweepkit agent`s, say) are packed into as few lanes as never hold two trials at once, which is how
+    many of those workers ran at the same time."""
+    now = datetime.now()
+    labels: list[str] = []
+    lane_of: dict[int, int] = {}
+    recorded: dict[str, int] = {}
+    free_at: list[datetime] = []  # per unrecorded lane: when its last trial ended
+    unrecorded: list[int] = []  # their indices in `labels`
+    for t in sorted(ran(data), key=lambda t: t.start):  # type: ignore[arg-type,return-value]
+        if t.worker is not None:
+            if t.worker not in recorded:
+                recorded[t.worker] = len(labels)
+                labels.append(t.worker)
+            lane_of[t.number] = recorded[t.worker]
+            continue
+        start = t.start.replace(tzinfo=None)  # type: ignore[union-attr]
+        end = (t.end or (now if t.state == "RUNNING" else t.start)).replace(tzinfo=None)  # type: ignore[union-attr]
+        row = next((i for i, free in enumerate(free_at) if free <= start), None)
+        if row is None:
+            row = len(free_at)
+            free_at.append(end)
+            unrecorded.append(len(labels))
+            labels.append("")
+        free_at[row] = end
+        lane_of[t.number] = unrecorded[row]
+    for n, index in enumerate(unrecorded, 1):
+        if len(labels) == 1:
+            labels[index] = "trials"
+        else:
+            labels[index] = f"worker {n}" if not recorded else f"worker not recorded {n}"
+    return labels, lane_of

@@ -27,10 +27,12 @@ from sweepkit.report._data import (
     discrete,
     label,
     landscape,
+    lanes,
     log_worthy,
+    ran,
     spread,
 )
-from sweepkit.report._png import lanes, parallel_columns, ran
+from sweepkit.report._png import parallel_columns
 from sweepkit.report._style import BEST, BEST_SO_FAR, CURVE_ORDER, STATES
 from sweepkit.report._text import TOP_K, fmt, resource_rows, time_rows
 from sweepkit.results import atomic_write
@@ -462,7 +464,7 @@ def fig_timeline(data: ReportData) -> go.Figure | str:
             go.Bar(
                 base=[t.start.isoformat() for t in chosen],
                 x=_f32(ms),  # type: ignore[union-attr]
-                y=[labels[lane_of[t.worker]] for t in chosen],
+                y=[labels[lane_of[t.number]] for t in chosen],
                 orientation="h",
                 name=f"{s.name} ({len(chosen):,})",
                 marker={"color": s.colour, "line": {"width": 0}},

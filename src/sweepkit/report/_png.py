@@ -29,12 +29,13 @@ from sweepkit.report._data import (
     colour_limits,
     column,
     landscape,
+    lanes,
     log_worthy,
+    ran,
     spread,
 )
 from sweepkit.report._style import BEST, BEST_SO_FAR, CURVE_ORDER, STATES, colormap
 from sweepkit.report._text import duration_text
-from sweepkit.results import TrialRecord
 
 DPI = 110
 MAX_LANES_LABELLED = 40
@@ -489,21 +490,6 @@ def _pad(ax: object, axis: Axis, coords: np.ndarray, which: str) -> None:
 
 
 # -- timeline.png -------------------------------------------------------------------------------------------
-def ran(data: ReportData) -> list[TrialRecord]:
-    """The trials that ran: infeasible points are told to the store without running, they have no place in
-    a timeline."""
-    return [t for t in data.trials if t.start and t.state != "INFEASIBLE"]
-
-
-def lanes(data: ReportData) -> tuple[list[str], dict[str | None, int]]:
-    """Workers in order of their first trial; trials without a recorded worker share one lane."""
-    names: dict[str | None, int] = {}
-    for t in sorted(ran(data), key=lambda t: t.start):  # type: ignore[arg-type,return-value]
-        names.setdefault(t.worker, len(names))
-    labels = [w if w is not None else ("trials" if len(names) == 1 else "worker not recorded") for w in names]
-    return labels, names
-
-
 def draw_timeline(data: ReportData) -> Figure | str:
     started = ran(data)
     if not started:
@@ -512,7 +498,7 @@ def draw_timeline(data: ReportData) -> Figure | str:
     now = datetime.now(started[0].start.tzinfo)  # type: ignore[union-attr]  # Optuna's times are naive local
     x0 = mdates.date2num([t.start for t in started])
     x1 = mdates.date2num([t.end or (now if t.state == "RUNNING" else t.start) for t in started])
-    lane = np.array([lane_of[t.worker] for t in started])
+    lane = np.array([lane_of[t.number] for t in started])
     state = np.array([t.state for t in started], dtype=object)
     begin, finish = float(x0.min()), float(x1.max())
     span = max(finish - begin, 1e-9)

@@ -6,7 +6,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from sweepkit.report._data import TOP_K, ReportData
+from sweepkit.report._data import TOP_K, ReportData, lanes
 from sweepkit.results import TrialRecord, to_json
 from sweepkit.space import flatten
 
@@ -51,8 +51,7 @@ def time_rows(data: ReportData) -> list[tuple[str, str]]:
         total = sum(durations)
         rows.append(("trial time, summed", duration_text(total)))
         rows.append(("trial time, median", duration_text(statistics.median(durations))))
-    workers = {t.worker for t in data.trials if t.worker}
-    rows.append(("workers", str(len(workers)) if workers else "1 (not recorded per trial)"))
+    rows.append(("workers", str(len(lanes(data)[0]))))  # recorded ones and those seen running at once
     return rows
 
 

@@ -80,6 +80,14 @@ def steps_spent(reported: Mapping[int, float]) -> int | None:
     return last + 1 if min(reported) == 0 else last
 
 
+def _steps(stored: Any, trial: FrozenTrial) -> int | None:
+    """The steps stored when the trial ran on past its last report to the pruner (a pruned program, until
+    the stop reached it), else those it reported."""
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    return steps_spent(trial.intermediate_values)
+
+
 def sweepkit_attrs(trial: FrozenTrial) -> dict[str, Any]:
     attrs = trial.user_attrs.get(ATTR)
     return attrs if isinstance(attrs, dict) else {}
@@ -117,6 +125,7 @@ def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) ->
 def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
     attrs = sweepkit_attrs(trial)
     state = own_state(trial)
+    flat = user_params(trial, space, grid=grid)
     value = trial.value if trial.state == TrialState.COMPLETE else None
     if value is None and state == "PRUNED" and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
@@ -127,7 +136,7 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         number=trial.number,
         state="FAILED" if state == INTERRUPTED else state,
         value=value,
-        params=nest(user_params(trial, space, grid=grid)),
+        params=nest(flat) if space is None else space.nest(flat),
         metrics=dict(attrs.get("metrics") or {}),
         start=start,
         end=end,
@@ -138,5 +147,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         reason=attrs.get("reason"),
         resources=dict(attrs.get("resources") or {}),
         worker=attrs.get("worker"),
-        steps=steps_spent(trial.intermediate_values),
+        steps=_steps(attrs.get("steps"), trial),
     )

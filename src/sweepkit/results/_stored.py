@@ -34,6 +34,7 @@ def stored_space(meta: dict[str, Any]) -> SearchSpace | None:
 
 def load_result(store: Store, name: str) -> SweepResult:
     study = store.load(name)
+    name = study.study_name  # `name` may have been the sweep's label
     meta = sweep_meta(study)
     space = stored_space(meta)
     grid = bool(meta.get("grid"))
@@ -48,6 +49,12 @@ def load_result(store: Store, name: str) -> SweepResult:
         trials=trials,
         dialect=str(meta.get("dialect", "native")),
     )
+
+
+def sweep_label(meta: dict[str, Any], name: str) -> str | None:
+    """The name the sweep file gave, when it is not the store's name for it (`resnet/lr sweep`)."""
+    label = (meta.get("spec") or {}).get("name")
+    return label if isinstance(label, str) and label != name else None
 
 
 def budget_of(store: Store, name: str) -> int | None:

@@ -71,12 +71,23 @@ def _range_problem(low: float, high: float, step: float | None, what: str = "ste
 
 @dataclass(frozen=True, eq=False)
 class Parameter:
-    """Base class. `when` makes the parameter conditional: sampled only when it evaluates true."""
+    """Base class. `when` makes the parameter conditional: sampled only when it evaluates true.
+
+    `name` is how the store, `when`/`expr` and the outputs name it: a nested section's child is
+    `outer.inner`, and a dotted name written as one key (W&B's `model.n_layers`) reads the same. `path` is
+    where the trial finds it, which tells the two apart: `("outer", "inner")` nests, empty means the name
+    is one flat key, as W&B hands `wandb.config["model.n_layers"]` and `--model.n_layers=4` to a run."""
 
     name: str
     when: Expr | None = field(default=None, kw_only=True)
+    path: tuple[str, ...] = field(default=(), kw_only=True)
 
     kind: str = field(default="parameter", init=False)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys leading to its value in the params a trial gets."""
+        return self.path or (self.name,)
 
     @property
     def reads(self) -> frozenset[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,6 +67,11 @@ class SearchSpace:
             return param.decode(_suggest(trial, param.name, param.distribution(grid=grid)), grid=grid)
 
         return self._walk(ask)
+
+    def nest(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A point as the trial gets it: nested sections as nested dicts, a dotted name as one flat key."""
+        by_name = {p.name: p.keys for p in self.parameters}
+        return _nest((by_name.get(name) or (name,), value) for name, value in values.items())
 
     def decode(self, internal: Mapping[str, Any], *, grid: bool = False) -> dict[str, Any]:
         """Rebuild the user's values from a stored trial's internal params (same walk as `sample`)."""
@@ -227,11 +232,16 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"optimizer.lr": 1}` → `{"optimizer": {"lr": 1}}`: how W&B hands nested parameters to a run."""
+    """`{"optimizer.lr": 1}` → `{"optimizer": {"lr": 1}}`, every dot a level: for params whose space is
+    unknown (a store without its spec); `SearchSpace.nest` keeps a dotted name that is one key whole."""
+    return _nest((tuple(key.split(".")), value) for key, value in flat.items())
+
+
+def _nest(items: Iterable[tuple[tuple[str, ...], Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in flat.items():
+    for keys, value in items:
         node = out
-        *parents, leaf = key.split(".")
+        *parents, leaf = keys
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value

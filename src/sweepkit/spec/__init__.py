@@ -19,6 +19,7 @@ from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
@@ -29,7 +30,10 @@ _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 @dataclass
 class Spec:
-    """A sweep, fully resolved: what to search, how, for how long, and what to run."""
+    """A sweep, fully resolved: what to search, how, for how long, and what to run.
+
+    `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; the name as written (W&B's
+    `name:` may hold `/` or spaces: a label, see `_names`) is `resolved["name"]`."""
 
     name: str
     dialect: str
@@ -180,17 +184,34 @@ def _load_yaml(text: str) -> Any:
         loader.dispose()
 
 
+# A string (kept; an unclosed one runs to the end), a `// line` comment or a `/* block */` comment (an
+# unclosed one runs to the end): every alternative ends where it must, so the scan is linear in the text.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|//[^\n]*|/\*(?:.*?\*/|.*)', re.DOTALL)
+
+
+def _without_comments(text: str) -> str:
+    """JSON with `//` and `/* */` comments (as guides write sweep_config.json) → JSON, each comment blanked
+    so the parser's line and column numbers still point into the file. Hand-written because json5-style
+    libraries would be a new dependency for these two comment forms only; `json` does the parsing."""
+
+    def blank(match: re.Match[str]) -> str:
+        token = match.group()
+        return token if token.startswith('"') else re.sub(r"[^\n]", " ", token)
+
+    return _JSON_TOKENS.sub(blank, text)
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """YAML or JSON text → a mapping, with the parser's line and column on errors."""
     name = str(path)
     try:
         with path.open("rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)  # never more: /dev/zero or a huge file must not fill memory
-        if len(data) > MAX_FILE_BYTES:
+            content = stream.read(MAX_FILE_BYTES + 1)  # never more: /dev/zero or a huge file must not fill memory
+        if len(content) > MAX_FILE_BYTES:
             raise SpecError(
                 f"larger than {MAX_FILE_BYTES >> 20} MiB: expected a sweep file (YAML or JSON), not data", file=name
             )
-        text = data.decode("utf-8-sig")  # -sig: a leading byte-order mark is not content
+        text = content.decode("utf-8-sig")  # -sig: a leading byte-order mark is not content
     except FileNotFoundError:
         raise SpecError("no such file", file=name) from None
     except IsADirectoryError:
@@ -204,7 +225,8 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"cannot read it: {exc.strerror or exc}", file=name) from None
     try:
-        data = _load_json(text) if path.suffix.lower() == ".json" else _load_yaml(text)
+        is_json = path.suffix.lower() == ".json"
+        data = _load_json(_without_comments(text)) if is_json else _load_yaml(text)
     except _DuplicateKey as exc:
         raise SpecError(f"invalid JSON: {exc}", file=name) from None
     except json.JSONDecodeError as exc:
@@ -431,13 +453,26 @@ def _load(
     if not parameters:
         raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
 
-    name = model.name or default_name
+    if model.name is not None:
+        label = model.name
+        problem = label_problem(label)
+        if problem is not None:
+            raise SpecError(problem, file=file, key=layout.origins.get("name", "name"))
+    else:  # the file's name (`..` from `...yaml`): made safe alike, shown safe if it cannot be a label
+        label = default_name if label_problem(default_name) is None else folder_name(default_name)
+    name = folder_name(label)
     output = Path(model.output) if model.output else Path("sweeps") / name
     if not output.is_absolute():
         output = cwd / output
     notes = list(layout.notes)
+    if label != name:
+        notes.append(f'sweep "{label}" is {name} in the store and sweeps/; the CLI takes either name')
     resolved = {k: v for k, v in layout.raw.items() if v is not None}
-    resolved["name"] = name
+    resolved["name"] = label  # sweeps/<name>/sweep.yaml and the store's copy load back to the same name
+    if isinstance(resolved.get("storage"), str):  # written to sweeps/<name>/sweep.yaml and the store's attrs
+        from sweepkit.store._url import redact  # here: the store package loads Optuna
+
+        resolved["storage"] = redact(resolved["storage"])
     return Spec(
         name=name,
         dialect=layout.dialect,

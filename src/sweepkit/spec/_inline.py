@@ -22,7 +22,7 @@ import yaml
 from sweepkit.errors import SpecError
 from sweepkit.spec._params import parse_parameter
 
-__all__ = ["FUNCTIONS", "inline_spec", "parse_metric", "parse_param", "to_yaml"]
+__all__ = ["FUNCTIONS", "inline_spec", "parse_metric", "parse_param", "to_yaml", "with_run_flags"]
 
 
 @dataclass(frozen=True)
@@ -194,14 +194,12 @@ def parse_param(text: str) -> tuple[str, Any]:
 
     if not eq:
         raise bad_text(f'expected name=value, e.g. {_EXAMPLE}; found no "="')
-    if not _NAME.fullmatch(name):
-        if "." in name and all(_NAME.fullmatch(part) for part in name.split(".")):
-            raise bad_text(
-                f'"{name}": dots are for nested sections, which --param does not make; '
-                "name it without dots, or write a sweep file"
-            )
+    # A dotted name (`model.n_layers`) is one key, as in a sweep file: `${args}` gives --model.n_layers=...
+    if not all(_NAME.fullmatch(part) for part in name.split(".")):
         what = f'"{_shown(name)}"' if name else "nothing"
-        raise bad_text(f'expected a parameter name (letters, digits, _ or -) before "=", found {what}')
+        raise bad_text(
+            f'expected a parameter name (letters, digits, _ or -, parts joined by dots) before "=", found {what}'
+        )
 
     key = f"--param {name}"
 
@@ -320,6 +318,21 @@ _HEADER = """\
 # Run it with: sweepkit run {file}
 # Each trial runs trial.command; ${{args}} there becomes one --name=value flag per parameter.
 """
+
+
+def with_run_flags(
+    spec: dict[str, Any], *, trials: int | None, steps: int | None, timeout: Any, seed: int | None
+) -> dict[str, Any]:
+    """The spec with `run`'s budget and seed flags written in, for `--save-spec`: the saved file is the
+    sweep that ran, so running it again resumes it instead of starting one with another budget."""
+    budget = {k: v for k, v in (("trials", trials), ("steps", steps), ("timeout", timeout)) if v is not None}
+    saved = {k: v for k, v in spec.items() if k != "parameters"}
+    if budget:
+        saved["budget"] = {**spec.get("budget", {}), **budget}
+    if seed is not None:
+        saved["strategy"] = {**spec.get("strategy", {}), "seed": seed}
+    saved["parameters"] = spec["parameters"]
+    return saved
 
 
 def to_yaml(spec: dict[str, Any], file: str = "<this file>") -> str:

@@ -202,13 +202,6 @@ class SpecModel(_Section):
     resources: ResourcesSpec | None = None
     tracking: TrackingSpec = TrackingSpec()  # MLflow / W&B copies of each trial (sweepkit.tracking)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and (value.strip() != value or "/" in value or value.startswith(".")):
-            raise ValueError("a sweep name may not start with '.', contain '/', or start/end with spaces")
-        return value
-
 
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "": tuple(SpecModel.model_fields),

@@ -46,17 +46,31 @@ def apply_overrides(
         if under is not None and path[0] in under[1]:
             path, skip = [under[0], *path], 1
         node: Any = out
-        for depth, part in enumerate(path[:-1]):
-            child = node.get(part) if isinstance(node, dict) else None
+        depth = 0
+        while True:
+            taken = _key_length(node, path[depth:])
+            part, depth = ".".join(path[depth : depth + taken]), depth + taken
+            if depth == len(path):
+                node[part] = value
+                break
+            child = node.get(part)
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                where = ".".join(path[skip : depth + 1])
+                where = ".".join(path[skip:depth])
                 raise SpecError(
                     f'cannot set "{written}": "{where}" is {type(child).__name__}, not a mapping',
                     file=file,
                     key=written,
                 )
             node = child
-        node[path[-1]] = value
     return out
+
+
+def _key_length(node: dict[str, Any], parts: list[str]) -> int:
+    """How many parts the next key spans: a key of the file that holds dots itself (W&B's parameter
+    `model.n_layers`, set by `parameters.model.n_layers.values=...`) is taken whole, the longest first."""
+    for n in range(len(parts), 1, -1):
+        if ".".join(parts[:n]) in node:
+            return n
+    return 1

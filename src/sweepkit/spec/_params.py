@@ -192,6 +192,7 @@ class _Leaf:
     key: str
     raw: Any
     inherited: tuple[Any, ...] = ()  # _PendingWhen or ChoiceIs, outermost first
+    path: tuple[str, ...] = ()  # the keys nesting it in the trial's params; () for a top-level entry
     options: tuple[str, ...] | None = None  # set for the `<name>._name` choice of an NNI nested choice
 
 
@@ -274,21 +275,14 @@ def _int_like(value: Any) -> bool:
     return False
 
 
-def _check_name(ctx: _Ctx, name: Any, key: str, *, nested: bool = False) -> str:
+def _check_name(ctx: _Ctx, name: Any, key: str) -> str:
+    """A dotted name (`model.n_layers`) is allowed and is one key, as in W&B (see `Parameter.path`)."""
     if not isinstance(name, str):
         raise ctx.error(f"parameter names must be strings, found {_what(name)}", key)
     if not name:
         raise ctx.error("parameter names cannot be empty", key)
     if any(ch.isspace() for ch in name):
         raise ctx.error(f'parameter name "{name}" contains whitespace', key)
-    if "." in name:
-        head, _, tail = name.partition(".")
-        where = "inside a nested section" if nested else "at the top level"
-        raise ctx.error(
-            f'parameter name "{name}" contains "." {where}: dots are reserved for nesting; '
-            f"write {head}: {{parameters: {{{tail}: ...}}}}",
-            key,
-        )
     return name
 
 
@@ -305,19 +299,33 @@ def _is_nni_nested(raw: Mapping[Any, Any]) -> bool:
     )
 
 
-def _flatten(ctx: _Ctx, name: str, raw: Any, key: str, inherited: tuple[Any, ...], out: list[_Leaf]) -> None:
+def _flatten(
+    ctx: _Ctx,
+    name: str,
+    raw: Any,
+    key: str,
+    inherited: tuple[Any, ...],
+    out: list[_Leaf],
+    path: tuple[str, ...] = (),
+) -> None:
     if isinstance(raw, Mapping):
         if "parameters" in raw:
-            _flatten_section(ctx, name, raw, key, inherited, out)
+            _flatten_section(ctx, name, raw, key, inherited, out, path or (name,))
             return
         if _is_nni_nested(raw):
-            _flatten_nni_choice(ctx, name, raw, key, inherited, out)
+            _flatten_nni_choice(ctx, name, raw, key, inherited, out, path or (name,))
             return
-    out.append(_Leaf(name, key, raw, inherited))
+    out.append(_Leaf(name, key, raw, inherited, path))
 
 
 def _flatten_section(
-    ctx: _Ctx, name: str, raw: Mapping[Any, Any], key: str, inherited: tuple[Any, ...], out: list[_Leaf]
+    ctx: _Ctx,
+    name: str,
+    raw: Mapping[Any, Any],
+    key: str,
+    inherited: tuple[Any, ...],
+    out: list[_Leaf],
+    path: tuple[str, ...],
 ) -> None:
     """W&B's nested `parameters:`: children become `outer.inner`, and inherit the section's `when`."""
     for field in raw:
@@ -337,12 +345,18 @@ def _flatten_section(
         inherited = (*inherited, _PendingWhen(raw["when"], _join(key, "when")))
     for child, child_raw in children.items():
         child_key = _join(children_key, str(child))
-        _check_name(ctx, child, child_key, nested=True)
-        _flatten(ctx, f"{name}.{child}", child_raw, child_key, inherited, out)
+        _check_name(ctx, child, child_key)
+        _flatten(ctx, f"{name}.{child}", child_raw, child_key, inherited, out, (*path, child))
 
 
 def _flatten_nni_choice(
-    ctx: _Ctx, name: str, raw: Mapping[Any, Any], key: str, inherited: tuple[Any, ...], out: list[_Leaf]
+    ctx: _Ctx,
+    name: str,
+    raw: Mapping[Any, Any],
+    key: str,
+    inherited: tuple[Any, ...],
+    out: list[_Leaf],
+    path: tuple[str, ...],
 ) -> None:
     """NNI's nested choice: a choice `<name>._name`, and each option's sub-parameters as `<name>.<sub>`,
     active only when their option is chosen (so `nest()` hands the trial NNI's `{"_name": ..., ...}`)."""
@@ -374,10 +388,10 @@ def _flatten_nni_choice(
             if sub == "_name":
                 continue
             sub_key = _join(option_key, str(sub))
-            _check_name(ctx, sub, sub_key, nested=True)
+            _check_name(ctx, sub, sub_key)
             subs.setdefault(sub, []).append((label, sub_raw, sub_key))
     choice_name = f"{name}._name"
-    out.append(_Leaf(choice_name, key, raw, inherited, options=tuple(labels)))
+    out.append(_Leaf(choice_name, key, raw, inherited, (*path, "_name"), options=tuple(labels)))
     for sub, definitions in subs.items():
         first_label, first_raw, first_key = definitions[0]
         for label, sub_raw, sub_key in definitions[1:]:
@@ -389,7 +403,7 @@ def _flatten_nni_choice(
                     sub_key,
                 )
         condition = ChoiceIs(choice_name, tuple(label for label, _, _ in definitions))
-        _flatten(ctx, f"{name}.{sub}", first_raw, first_key, (*inherited, condition), out)
+        _flatten(ctx, f"{name}.{sub}", first_raw, first_key, (*inherited, condition), out, (*path, sub))
 
 
 def _unique(ctx: _Ctx, leaves: list[_Leaf]) -> frozenset[str]:
@@ -433,14 +447,15 @@ def _condition(ctx: _Ctx, leaf: _Leaf) -> Any:
 
 
 def _build(ctx: _Ctx, leaf: _Leaf) -> Parameter:
-    param = _make(ctx, leaf)
-    problem = param.problem()
+    param = _build_leaf(ctx, leaf)
+    problem = param.problem()  # what each field alone can't show: a range too wide, a step too fine, NaN
     if problem:
         raise ctx.error(problem, leaf.key)
-    return param
+    # Parameters are frozen: the builders make them flat, and a nested one gets its path here once.
+    return replace(param, path=leaf.path) if leaf.path else param
 
 
-def _make(ctx: _Ctx, leaf: _Leaf) -> Parameter:
+def _build_leaf(ctx: _Ctx, leaf: _Leaf) -> Parameter:
     raw = leaf.raw
     if leaf.options is not None:
         return Choice(leaf.name, values=leaf.options, when=_condition(ctx, leaf))

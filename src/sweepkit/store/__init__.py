@@ -19,6 +19,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from sweepkit.errors import StoreError, UsageError, did_you_mean
+from sweepkit.spec._names import folder_name
 from sweepkit.store._faults import classify
 from sweepkit.store._flock import FlockLock
 from sweepkit.store._retry import Retry, RetryingJournalBackend, RetryingStorage, fault_error
@@ -169,10 +170,18 @@ class Store:
         return name in self.names()
 
     def load(self, name: str) -> optuna.Study:
+        """The sweep named `name`, or labelled so: `resnet/lr sweep` finds `resnet-lr-sweep-<hash>`."""
         names = self.names()
+        if name not in names and folder_name(name) in names:
+            name = folder_name(name)
         if name not in names:
             raise UsageError(f'no sweep named "{name}" in {self.describe()}{did_you_mean(name, names)}{_listed(names)}')
         return optuna.load_study(study_name=name, storage=self.storage)
+
+    def delete(self, name: str) -> None:
+        """Delete a sweep and its trials from the store (`sweepkit rm`): Optuna's `delete_study`."""
+        self.load(name)  # an unknown name: UsageError listing the sweeps there
+        optuna.delete_study(study_name=name, storage=self.storage)
 
     def archive(self, name: str) -> str:
         """Keep an existing sweep under `name.N` (for --fresh): nothing is silently deleted."""

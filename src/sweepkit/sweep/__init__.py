@@ -19,6 +19,7 @@ from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
 from sweepkit.results import SweepResult, counts_toward_budget, own_state, write_outputs
 from sweepkit.spec import Spec, load_spec
+from sweepkit.spec._names import folder_name
 from sweepkit.spec._units import parse_duration
 from sweepkit.store import ATTR, EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
@@ -130,13 +131,50 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         "output": str(spec.output),
         "base_dir": str(spec.base_dir),  # where `sweepkit agent` finds the trial's code
     }
-    if study.user_attrs.get(ATTR) != meta:
+    stored = study.user_attrs.get(ATTR) or {}
+    changed = _space_changes(stored.get("spec"), meta["spec"])
+    if changed and study.get_trials(deepcopy=False):
+        # Resumed, the old trials would steer the strategy and count toward the budget, and nothing would run.
+        raise SpecError(
+            f'sweep "{spec.name}" in {store.describe()} was run with another search space ({"; ".join(changed)}): '
+            "use --fresh to start over (the old one is kept), or give the sweep another name",
+            file=spec.file,
+        )
+    if stored != meta:
         study.set_user_attr(ATTR, meta)
     if study.metric_names != [spec.metric.name]:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
     return study
+
+
+# What the stored trials' values mean; the budget, the strategy and metric.target may change on a resume.
+_SPACE_KEYS = ("parameters", "constraints", "metric.name")
+
+
+def _space_changes(before: Any, after: dict[str, Any], most: int = 5) -> list[str]:
+    """The key paths where the stored sweep's space differs from this run's: `parameters.x.max: 1 → 2`."""
+    if not isinstance(before, dict):
+        return []
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in [*a, *(k for k in b if k not in a)]:
+                walk(a.get(key), b.get(key), f"{path}.{key}")
+        elif a != b:
+            shown = "added" if a is None else "removed" if b is None else f"{json.dumps(a)} → {json.dumps(b)}"
+            found.append(f"{path.lstrip('.')}: {shown}")
+
+    def get(spec: dict[str, Any], path: str) -> Any:
+        for key in path.split("."):
+            spec = spec.get(key) if isinstance(spec, dict) else None  # type: ignore[assignment]
+        return spec
+
+    for key in _SPACE_KEYS:
+        walk(get(before, key), get(after, key), key)
+    return found[:most] + ([f"{len(found) - most} more"] if len(found) > most else [])
 
 
 def _silent_optuna() -> None:
@@ -267,18 +305,25 @@ def join(
     stream: bool = False,
     gpu_ids: Any = None,
     until: float | None = None,
+    count: int | None = None,
 ) -> SweepResult:
     """`sweepkit agent`: join a sweep that is already in the store (started by `run` on any machine) and
-    run its trials until its budget is spent, sharing the strategy through the store."""
+    run its trials until its budget is spent, sharing the strategy through the store; `count` (W&B's
+    `--count`) stops this agent after that many trials."""
+    if count is not None and count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
     _silent_optuna()
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     store = Store(storage, cwd=workdir)
-    meta = store.load(name).user_attrs.get(ATTR) or {}  # an unknown name: the store lists the known ones
+    study = store.load(name)  # an unknown name: the store lists the known ones
+    name = study.study_name  # `name` may have been the sweep's label
+    meta = study.user_attrs.get(ATTR) or {}
     if not isinstance(meta.get("spec"), dict):
         raise UsageError(f'sweep "{name}" was not started by sweepkit: nothing tells an agent what to run')
     stored_dir = Path(meta.get("base_dir") or workdir)
     base = stored_dir if stored_dir.is_dir() else workdir
-    spec = load_spec({**meta["spec"], "name": name}, cwd=base)
+    label = meta["spec"].get("name")  # the label it was run under, kept while it still names this sweep
+    spec = load_spec({**meta["spec"], "name": label if label and folder_name(label) == name else name}, cwd=base)
     spec.storage = storage
     return _execute(
         spec,
@@ -293,6 +338,7 @@ def join(
         gpu_ids=gpu_ids,
         until=until,
         agent=True,
+        count=count,
     )
 
 
@@ -310,6 +356,7 @@ def _execute(
     gpu_ids: Any,
     until: float | None,
     agent: bool = False,
+    count: int | None = None,
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
@@ -378,6 +425,7 @@ def _execute(
             monitor=monitor,
             trackers=trackers,
         )
+        engine.max_trials = count
         if agent or not lock.alone():
             # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
             study.sampler.reseed_rng()
@@ -413,6 +461,8 @@ def _execute(
             reporter.finished(result)
     if interrupted:
         raise KeyboardInterrupt
+    if engine.user_error is not None:
+        raise engine.user_error
     if engine.failing:
         raise SweepFailed(result.stop_reason)
     counts = result.counts

@@ -8,11 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from sweepkit._callable import resolve_function, wants_trial  # noqa: F401  (re-exported)
+from sweepkit.errors import did_you_mean
 from sweepkit.spec import MetricSpec
 
 
 class TrialError(Exception):
     """The trial ran but its result can't be used (NaN, missing metric, ...): the trial FAILS."""
+
+
+class MetricMissing(TrialError):
+    """The trial never gave the sweep's metric. When no trial of the sweep ever has, the sweep stops: the
+    metric's name is probably wrong, and every other trial would train in vain."""
 
 
 _AGGREGATE = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
@@ -38,7 +44,8 @@ def read_result(result: Any, metric: MetricSpec) -> tuple[float, dict[str, Any]]
                 (only,) = metrics
                 return read_result(metrics[only], metric)[0], metrics
             shown = ", ".join(metrics) or "nothing"
-            raise TrialError(f'the trial returned {shown} but not the sweep\'s metric "{metric.name}"')
+            hint = did_you_mean(metric.name, metrics)
+            raise MetricMissing(f'the trial returned {shown} but not the sweep\'s metric "{metric.name}"{hint}')
         raw = metrics[metric.name]
     else:
         raw, metrics = _plain(result), {}

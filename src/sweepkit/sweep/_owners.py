@@ -71,12 +71,18 @@ class RunLock:
         return self.local_store and self.earliest_live_start() == self.started and not self._others()
 
     def _others(self) -> bool:
-        return any(p != self.path for p in self.folder.glob(f"{glob.escape(self.sweep)}@*.lock"))
+        return any(p != self.path for p in self._locks())
+
+    def _locks(self) -> list[Path]:
+        """This sweep's lock files: a sweep's name may hold `@` itself (`exp@v2`), a host name may not, so a
+        file belongs to the sweep whose name is all before its last two `@`s (not every `exp@*` is exp's)."""
+        pattern = f"{glob.escape(self.sweep)}@*.lock"
+        return [p for p in self.folder.glob(pattern) if p.stem.rsplit("@", 2)[0] == self.sweep]
 
     def earliest_live_start(self) -> float:
         """The start time of the oldest other run of this sweep still alive here (ours if none)."""
         earliest = self.started
-        for path in self.folder.glob(f"{glob.escape(self.sweep)}@*.lock"):
+        for path in self._locks():
             if path == self.path:
                 continue
             try:

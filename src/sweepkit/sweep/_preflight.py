@@ -18,7 +18,6 @@ from typing import Any
 
 from sweepkit.errors import SpecError, UsageError
 from sweepkit.expr import ExprError
-from sweepkit.space import nest
 from sweepkit.space._space import DerivedError
 from sweepkit.spec import Spec
 from sweepkit.store import Store
@@ -168,7 +167,7 @@ def _sample(spec: Spec, grid: bool) -> Checked:
             why = f"none in {DRAWS} draws: {exc}"
             continue
         if spec.space.violation(values) is None:
-            return Checked(sample=nest(values))
+            return Checked(sample=spec.space.nest(values))
     if isinstance(failure, DerivedError):
         key = f"{spec.origins.get('parameters', 'parameters') or 'parameters'}.{failure.parameter}"
         raise SpecError(f"cannot be computed at any point drawn: {failure}", file=spec.file, key=key)

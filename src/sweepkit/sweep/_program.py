@@ -4,7 +4,9 @@ The program gets its params as `--key=value` flags (W&B's command macros), a JSO
 variables, and reports metrics through `sweepkit.init().log`, JSON lines on `$SWEEPKIT_CHANNEL`, or an
 unmodified `wandb.log` (W&B's library in offline mode). Every program runs in a process group of its own,
 so a timeout, a pruning decision or Ctrl+C stops it and everything it started: SIGTERM, a grace period,
-then SIGKILL. No orphans.
+then SIGKILL. No orphans. A pruned program that said it checks the stop file (`{"event": "stop_check"}`,
+which `sweepkit.init()`'s `log` and `should_stop` write) first gets a few seconds to leave on its own; any
+other (a W&B script, a script that only writes lines) would never notice, so it gets SIGTERM at once.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from sweepkit.errors import TrialPruned
+from sweepkit.errors import TrialPruned, did_you_mean
+from sweepkit.results._records import steps_spent
 from sweepkit.spec import Spec
 from sweepkit.sweep._command import build_argv
-from sweepkit.sweep._function import TrialError
+from sweepkit.sweep._function import MetricMissing, TrialError
 from sweepkit.sweep._slots import TrialInterrupted
-from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wandb_env, without_wandb
+from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wait_for_service, wandb_env, without_wandb
 
 POLL_SECONDS = 0.1
 WANDB_POLL_SECONDS = 1.0
 GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
-STOP_WAIT_SECONDS = 5.0  # after the stop file appears, before SIGTERM
+STOP_WAIT_SECONDS = 5.0  # after the stop file appears, before SIGTERM, for a program that checks it
 TAIL_LINES = 20
 TRIAL_LOGS = ("stdout.log", "stderr.log", "sweepkit.log")  # in sweeps/<name>/trials/<n>/, shown by `logs`
 
@@ -54,12 +57,22 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+class ProgramPruned(TrialPruned):
+    """A pruned program, with the steps it really reported before it ended (it may have gone on past the
+    step the pruner judged, until the stop reached it)."""
+
+    def __init__(self, message: str, steps: int | None = None) -> None:
+        super().__init__(message)
+        self.steps = steps
+
+
 class Channel:
     """Reads the JSON lines a program appends to its channel file, a complete line at a time."""
 
     def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
         self.path = path
         self.warn = warn
+        self.stop_check = False  # the program said it checks the stop file
         self._offset = 0
         self._partial = b""
 
@@ -85,7 +98,8 @@ class Channel:
             if not isinstance(row, dict):
                 self.warn(f"ignored a channel line that is not a JSON object: {raw[:200]!r}")
                 continue
-            if row.get("event") == "finish":
+            if "event" in row:  # protocol events, never metrics
+                self.stop_check = self.stop_check or row["event"] == "stop_check"
                 continue
             step = row.pop("step", None)
             rows.append((step if isinstance(step, int) and not isinstance(step, bool) else None, row))
@@ -246,17 +260,26 @@ class _Execution:
         self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
         self.log.flush()
 
-    def _absorb(self, rows: list[tuple[int | None, dict[str, Any]]]) -> None:
+    def _absorb(self, rows: list[tuple[int | None, dict[str, Any]]], *, judge: bool = True) -> None:
+        """Keep every row; with `judge`, show each new step of the sweep's metric to the pruner (rows after
+        the one it prunes at are still kept: they are steps the program spent)."""
         name = self.spec.metric.name
+        pruned: TrialPruned | None = None
         for step, metrics in rows:
             for key, value in metrics.items():
                 self.history.setdefault(key, []).append((step, value))
                 self.last[key] = value
             value = _number(metrics.get(name))
-            if value is not None and step is not None and step not in self._reported_steps:
-                self._reported_steps.add(step)
-                if value == value and abs(value) != float("inf"):
-                    self.trial.report(value, step)  # raises TrialPruned when the pruner says stop
+            if not judge or pruned is not None or value is None or step is None or step in self._reported_steps:
+                continue
+            self._reported_steps.add(step)
+            if value == value and abs(value) != float("inf"):
+                try:
+                    self.trial.report(value, step)
+                except TrialPruned as exc:  # the pruner says stop
+                    pruned = exc
+        if pruned is not None:
+            raise pruned
 
     def _poll(self, *, with_wandb: bool) -> None:
         self._absorb(self.channel.poll())
@@ -308,9 +331,9 @@ class _Execution:
                 if cancelled is not None and cancelled.is_set():
                     raise TrialInterrupted("interrupted: the sweep was stopped")
                 exited(POLL_SECONDS)
-        except TrialPruned:
+        except TrialPruned as exc:
             self._stop_pruned(proc)
-            raise
+            raise ProgramPruned(str(exc), self._steps_reported()) from None
         except BaseException:
             terminate_group(proc, self.owner.grace)
             raise
@@ -331,13 +354,28 @@ class _Execution:
         return self._outcome(proc.returncode)
 
     def _stop_pruned(self, proc: subprocess.Popen[bytes]) -> None:
-        """Ask nicely (the stop file, which `run.should_stop()` and `run.log` see), then SIGTERM, SIGKILL."""
+        """The stop file; a few seconds to leave for a program that checks it; then SIGTERM, SIGKILL.
+
+        Then what it reported until it ended is read, for the pruner no longer: its steps are what it spent."""
         (self.folder / "STOP").write_text("pruned\n")
-        deadline = time.monotonic() + min(STOP_WAIT_SECONDS, self.owner.grace)
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
+        if self.channel.stop_check:
+            deadline = time.monotonic() + min(STOP_WAIT_SECONDS, self.owner.grace)
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+        else:
+            self._warn("pruned: the program never said it checks the stop file, so it is stopped now (SIGTERM)")
         terminate_group(proc, self.owner.grace)
+        self._absorb(self.channel.poll(), judge=False)
+        if self.wandb.started:
+            wait_for_service(proc.pid, self.owner.grace)  # it writes the rows it still holds, then exits
+        self.wandb.summary()  # reads the run file to its end, the last rows included
+        self._absorb(self.wandb.poll(), judge=False)
         self.log.close()
+
+    def _steps_reported(self) -> int | None:
+        """Training steps the program spent: counted from every step it reported, of any metric."""
+        steps = {step for series in self.history.values() for step, _ in series if step is not None}
+        return steps_spent(dict.fromkeys(steps | self._reported_steps, 0.0))
 
     def _tail_note(self) -> str:
         text = tail(self.folder / "stderr.log") or tail(self.folder / "stdout.log")
@@ -360,8 +398,15 @@ class _Execution:
         if not series and metric.name in summary:
             series = [summary[metric.name]]
         if not series:
+            logged = [key for key in self.last if not key.startswith("_")]
+            if logged:
+                shown = ", ".join(logged[:20]) + (", ..." if len(logged) > 20 else "")
+                raise MetricMissing(
+                    f'the program exited 0 but never reported "{metric.name}"; it reported {shown}'
+                    f"{did_you_mean(metric.name, logged)}"
+                )
             hint = "" if self.wandb.available else f" ({MISSING_HINT})"
-            raise TrialError(
+            raise MetricMissing(
                 f'the program exited 0 but never reported "{metric.name}": report it with sweepkit.init().log, '
                 f"a JSON line on $SWEEPKIT_CHANNEL, or wandb.log{hint}"
             )

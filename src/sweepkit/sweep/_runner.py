@@ -19,17 +19,17 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepkit.errors import StoreError, SweepFailed, TrialPruned
+from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
 from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
 from sweepkit.results._records import DISCARDED, INFEASIBLE, INTERRUPTED, sweepkit_attrs
-from sweepkit.space import Parameter, SearchSpace, nest, point_key
+from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
 from sweepkit.store import ATTR
 from sweepkit.strategy import Strategy
-from sweepkit.sweep._function import TrialError, read_result
+from sweepkit.sweep._function import MetricMissing, TrialError, read_result
 from sweepkit.sweep._heartbeat import BEAT, Heartbeat, owner_id
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._slots import Executor, InProcess, TrialInterrupted, WorkerLost, _UserError
@@ -165,6 +165,7 @@ class Engine:
         self.points = self.space.grid_points() if self.space.finite else None
         self.stop_reason = ""
         self.failing = False  # stopped because trials keep failing: the sweep failed (exit 1)
+        self.user_error: SpecError | None = None  # stopped because the sweep file is wrong (exit 2)
         self.stopping = threading.Event()
         self.deadline_reached = False
         self.owner = owner_id()
@@ -176,6 +177,8 @@ class Engine:
         self._counted = 0  # trials[:_counted] are finished: their budget share is in _counted_done
         self._counted_done = 0
         self._records: dict[int, TrialRecord] = {}
+        self.max_trials: int | None = None  # `sweepkit agent --count N`: the most trials this run launches
+        self.launched = 0
 
     # -- store reads ----------------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
@@ -437,7 +440,13 @@ class Engine:
                     return _WAIT
                 self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
                 return _STOP
-        return self.step(slot, None if budget is None else budget - done - running)
+        if self.max_trials is not None and self.launched >= self.max_trials:
+            self.stop_reason = f"--count {self.max_trials}: this agent ran its {self.max_trials} trials"
+            return _STOP
+        decision = self.step(slot, None if budget is None else budget - done - running)
+        if isinstance(decision, tuple):
+            self.launched += 1
+        return decision
 
     def step(self, slot: int, remaining: int | None) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
         trial = self.study.ask()
@@ -478,7 +487,7 @@ class Engine:
         self.stats.infeasible_in_a_row = 0
         context = TrialContext(
             trial,
-            nest(flat),
+            self.space.nest(flat),
             self.spec.name,
             self.spec.budget.steps,
             slot=slot,
@@ -515,6 +524,7 @@ class Engine:
             finish = {"state": TrialState.COMPLETE, "value": value, "metrics": {**context.metrics, **metrics}}
         except TrialPruned as exc:
             finish = {"state": TrialState.PRUNED, "metrics": {**context.metrics}, "reason": self._why(trial, exc)}
+            finish["steps"] = getattr(exc, "steps", None)  # a program's: what it ran until the stop reached it
         except (KeyboardInterrupt, TrialInterrupted) as exc:
             with self._mutex:
                 self._running.pop(slot, None)
@@ -542,6 +552,7 @@ class Engine:
             finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": exc.message, "tb": exc.traceback}
         except TrialError as exc:
             finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": str(exc)}
+            finish["missing"] = isinstance(exc, MetricMissing)
         except StoreError:  # the store is down (a report could not be written): the sweep stops, saying so
             with self._mutex:
                 self._running.pop(slot, None)
@@ -564,6 +575,8 @@ class Engine:
                 reason=finish.get("reason"),
                 slot=slot,
                 resources=resources,
+                steps=finish.get("steps"),
+                missing=finish.get("missing", False),
             )
 
     @staticmethod
@@ -596,11 +609,18 @@ class Engine:
         reason: str | None = None,
         slot: int | None = None,
         resources: dict[str, Any] | None = None,
+        steps: int | None = None,
+        missing: bool = False,
     ) -> bool:
-        """Under the mutex: tell the store, refresh outputs, apply the failure policy and the target."""
+        """Under the mutex: tell the store, refresh outputs, apply the failure policy and the target.
+
+        `steps`: the steps the trial really spent, when more than it reported to the pruner; `missing`: it
+        failed for want of the sweep's metric."""
         attrs: dict[str, Any] = {}
         if reason:
             attrs["reason"] = reason
+        if steps is not None:
+            attrs["steps"] = steps
         extra = {k: v for k, v in metrics.items() if k != self.spec.metric.name or state != TrialState.COMPLETE}
         if extra:
             attrs["metrics"] = metrics
@@ -639,6 +659,9 @@ class Engine:
                 self.reporter.note(f"note: {type(tracker).__name__} could not log trial {rec.number}: {exc}")
 
         if state == TrialState.FAIL:
+            if missing and not self._metric_seen():
+                self._stop_for_missing_metric(trial.number, error or "")
+                return False
             limit = self.spec.budget.max_failures
             if self.stats.succeeded_here == 0 and self.stats.started_here >= FIRST_TRIALS_ALL_FAILING:
                 self.failing = True
@@ -664,6 +687,24 @@ class Engine:
                 self.stopping.set()
                 return False
         return True
+
+    def _metric_seen(self) -> bool:
+        """Did any trial of the sweep, in any run, ever give its metric (as a result or a reported step)?"""
+        return any(t.state == TrialState.COMPLETE or t.intermediate_values for t in self.trials())
+
+    def _stop_for_missing_metric(self, number: int, error: str) -> None:
+        """No trial has ever given the metric: its name in the sweep file is wrong (or never logged), and
+        every trial would train in vain. Stop now, trials running elsewhere in this run too (they run again
+        next time), and exit 2 naming the file and the key."""
+        key = self.spec.origins.get("metric.name", "metric.name")
+        self.user_error = SpecError(
+            f"expected a metric the trials log; trial {number}: {error}", file=self.spec.file, key=key
+        )
+        self.stop_reason = (
+            f'no trial has given the metric "{self.spec.metric.name}" ({key}): stopped after trial {number}'
+        )
+        self.stopping.set()
+        self.interrupt()
 
 
 _STOP = object()

@@ -14,12 +14,16 @@ importing it costs about a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import re
 import secrets
+import signal
 import string
 import struct
+import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,6 +101,42 @@ def wandb_env(
         "WANDB_X_DISABLE_META": "true",  # no environment probe (GPU, git, OS) at start
         "WANDB_X_TRANSACTION_LOG_FLUSH_INTERVAL": str(FLUSH_SECONDS),  # rows reach the file within ~1 s
     }
+
+
+def wait_for_service(program_pid: int, timeout: float) -> None:
+    """Wait (up to `timeout` s) for the wandb-core that served the program `program_pid` to exit.
+
+    W&B starts wandb-core in a session of its own, out of reach of the trial's process group; when the
+    program dies it writes the rows still in its buffer to the run file, then exits (~1 s). Read the file
+    before that and a stopped trial's last steps are missed. Found by its command line, which names the
+    program (`--pid N`); one that outstays `timeout` is killed, so nothing outlives the trial. /proc is read
+    directly: psutil would do it too, but it is an optional extra (`monitor`). Elsewhere than Linux: no wait."""
+    wanted = f"--pid\0{program_pid}\0".encode()
+    services = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes() if entry.name.isdigit() else b""
+            except OSError:
+                continue
+            if cmdline.split(b"\0", 1)[0].endswith(b"wandb-core") and wanted in cmdline + b"\0":
+                services.append(int(entry.name))
+    deadline = time.monotonic() + timeout
+    for pid in services:
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _running(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's parent may be slow to reap it, or never do)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def without_wandb(environ: Mapping[str, str]) -> dict[str, str]:
@@ -218,6 +258,14 @@ class WandbReader:
     def available(self) -> bool:
         """Whether W&B's library can be used here (checked without importing it)."""
         return not self._import_failed and importlib.util.find_spec("wandb") is not None
+
+    @property
+    def started(self) -> bool:
+        """Whether the program started a W&B run here (its run file exists)."""
+        try:
+            return bool(self._run_files())
+        except OSError:
+            return False
 
     def poll(self) -> list[tuple[int | None, dict[str, Any]]]:
         """History rows logged since the last poll, as (step, {metric: value}) with W&B's internal keys removed."""
@@ -344,4 +392,4 @@ class WandbReader:
             node.pop(leaf, None)
 
 
-__all__ = ["MISSING_HINT", "WandbReader", "wandb_env", "without_wandb"]
+__all__ = ["MISSING_HINT", "WandbReader", "wait_for_service", "wandb_env", "without_wandb"]
