@@ -14,7 +14,7 @@ Problems (each step is one unit of real training, validated after it; none satur
   Friedman #1 with noise and 5 irrelevant features (1,000 validation rows); metric: validation RMSE.
 * `cnn`: a small 1-D CNN in torch (embedding, convolution, max-pool) classifying synthetic token sequences by
   a planted motif, one epoch per step (800 validation sequences); metric: validation cross-entropy.
-* `seq`: seed 004's W&B sweep, 10 of its 11 parameters with its ranges (learning rate, batch size, width, depth,
+* `seq`: the W&B multi-head sweep, 10 of its 11 parameters with its ranges (learning rate, batch size, width, depth,
   dropout, weight decay, augmentation, label smoothing, gradient clipping, optimizer; sizes scaled down to a
   CPU), on a 1-D conv net that must find two class motifs, one in each half of a sequence, one epoch per step
   (1,120 validation sequences); metric: validation cross-entropy. The first three search 4-5 parameters; this
@@ -290,7 +290,7 @@ class CNN(Problem):
 
 
 class Seq(Problem):
-    """Seed 004's W&B sweep (10 of its 11 parameters, the same ranges; widths, depths and batch sizes scaled down to
+    """The W&B multi-head sweep (10 of its 11 parameters, the same ranges; widths, depths and batch sizes scaled down to
     a CPU) on a sequence task: a conv net must find two class motifs, one in each half of the sequence."""
 
     name = "seq"

@@ -150,10 +150,10 @@ def test_wandb_example_runs_unchanged_as_a_program(tmp_path: Path) -> None:
     assert (workdir / "sweeps" / "digits-mlp" / "trials" / "0" / "stdout.log").exists()
 
 
-def test_seed_004_sweep_config_runs_offline_against_a_wandb_script(
+def test_wandb_multihead_sweep_config_runs_offline_against_a_wandb_script(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Seed 004's W&B sweep file (only `program:` adapted) and a script using wandb as W&B users do."""
+    """The W&B multi-head sweep file (only `program:` adapted) and a script using wandb as W&B users do."""
     if importlib.util.find_spec("wandb") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI installs wandb (the dev extra)")

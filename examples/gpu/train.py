@@ -2,7 +2,7 @@
 
 sweepkit sets CUDA_VISIBLE_DEVICES per trial (`gpus_per_trial`, `--gpu-ids`), so the program just uses
 `cuda` (device 0 of what it can see); without a GPU it trains on the CPU. The trial's seed comes from
-SWEEPKIT_TRIAL_SEED (seed 003's reproducibility: Python, NumPy and torch seeds, deterministic kernels).
+SWEEPKIT_TRIAL_SEED (the GPU sweep farm's reproducibility: Python, NumPy and torch seeds, deterministic kernels).
 """
 
 from __future__ import annotations

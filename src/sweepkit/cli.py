@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the most steps (epochs) a trial trains for: budget.steps, $SWEEPKIT_MAX_STEPS, the pruners' top rung",
     )  # fmt: skip
     p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
-    p.add_argument("--timeout-hours", type=float, help="the timeout in hours (seed guides' spelling)")
+    p.add_argument("--timeout-hours", type=float, help="the timeout in hours (the GPU sweep farm's spelling)")
     p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
     p.add_argument("--fresh", action="store_true", help="keep the existing sweep as NAME.N and start over")
@@ -328,7 +328,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     picked = strategy.name
     if spec.strategy_name != strategy.name:
         picked = f"{spec.strategy_name} → {strategy.name}"
-    if spec.family and spec.family not in picked:  # seed 002's words: `combined → tpe`, `asha → random`
+    if spec.family and spec.family not in picked:  # the `hyperopt:` workflow's words: `combined → tpe`, `asha → random`
         picked = f"{spec.family} → {picked}"
     console.print(f"strategy: {picked} ({strategy.reason})")
     table = Table("parameter", "values", "when", box=None, pad_edge=False)

@@ -19,7 +19,7 @@ from sweepkit.results._stored import load_result
 from sweepkit.space import flatten
 from sweepkit.store import Store
 
-# Seed 000's "apply the best parameters to your config", with its comments.
+# The transformer workflow's "apply the best parameters to your config", with its comments.
 CONFIG = """\
 # config.yaml: the training run's settings
 model:

@@ -99,7 +99,7 @@ def test_median_prunes_the_trials_worse_than_the_median() -> None:
     assert why[5] == "1.15 is worse than the median 0.75 of 5 trials at step 3"
 
 
-def test_seed_001_hpo_pruner_section_loads_as_a_median_pruner() -> None:
+def test_hydra_hpo_pruner_section_loads_as_a_median_pruner() -> None:
     spec = load_spec(
         {
             "hpo": {
@@ -152,7 +152,7 @@ def test_ray_asha_scheduler_is_the_same_pruner() -> None:
     assert pruned == ASHA_PRUNED
 
 
-def test_seed_002_flat_asha_keys_load_as_asha() -> None:
+def test_hyperopt_flat_asha_keys_load_as_asha() -> None:
     spec = load_spec(
         {
             "hyperopt": {
@@ -285,7 +285,7 @@ def test_an_explicit_section_beats_the_strategy_default() -> None:
     assert (pruning.name, pruning.source) == ("median", "pruner")
 
 
-def test_seed_002_combined_with_optuna_pruner_and_asha_keys_uses_asha() -> None:
+def test_hyperopt_combined_with_optuna_pruner_and_asha_keys_uses_asha() -> None:
     spec = load_spec(
         {
             "hyperopt": {
@@ -307,7 +307,7 @@ def test_seed_002_combined_with_optuna_pruner_and_asha_keys_uses_asha() -> None:
     assert (optuna_family.name, optuna_family.source) == ("median", "pruner")
 
 
-def test_seed_002_optuna_n_startup_trials_beside_a_pruner_without_startup_is_noted() -> None:
+def test_hyperopt_optuna_n_startup_trials_beside_a_pruner_without_startup_is_noted() -> None:
     pruning = make(pruner={"type": "hyperband", "n_startup_trials": 10}, max_steps=27)
     assert pruning.name == "hyperband"
     assert pruning.notes == ["pruner.n_startup_trials is ignored: the hyperband pruner has no startup phase"]

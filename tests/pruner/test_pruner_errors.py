@@ -127,7 +127,7 @@ def test_two_sections_at_once(sections: dict[str, Any], key: str) -> None:
     assert "both set early stopping; keep one" in exc.message
 
 
-def test_two_sections_with_seed_002_family_words() -> None:
+def test_two_sections_with_hyperopt_family_words() -> None:
     both = {"pruner": {"type": "median"}, "scheduler": {"grace_period": 2}}
     assert make(**both, strategy="combined").source == "scheduler"
     assert make(**both, strategy="asha").source == "scheduler"

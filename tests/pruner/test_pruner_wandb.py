@@ -41,7 +41,7 @@ def make(early_terminate: dict[str, Any], *, max_steps: int | None = None, maxim
         ({"max_iter": 81, "eta": 3, "s": 3}, [3, 9, 27]),  # test_hyperband_max_iter_bands
         ({"max_iter": 18, "eta": 3, "s": 2}, [2, 6]),  # test_init_from_max_iter
         ({"max_iter": 27, "s": 5}, [1, 3, 9]),  # 27/3=9, 3, 1, then below 1: stops early
-        ({"min_iter": 10, "s": 2}, [10, 30, 90]),  # seed 004: s is ignored with min_iter
+        ({"min_iter": 10, "s": 2}, [10, 30, 90]),  # the W&B multi-head workflow: s is ignored with min_iter
     ],
 )
 def test_bands(config: dict[str, Any], bands: list[int]) -> None:
@@ -131,7 +131,7 @@ def test_rungs_show_the_bands_within_the_steps() -> None:
     ]
 
 
-def test_seed_004_file_loads() -> None:
+def test_wandb_multihead_file_loads() -> None:
     spec = load_spec(
         {
             "program": "scripts/train_multihead.py",

@@ -1,6 +1,6 @@
-"""Dialects: each one is detected and laid out in the native shape, and the seed guides' snippets load unchanged.
+"""Dialects: each one is detected and laid out in the native shape, and the workflow guides' snippets load unchanged.
 
-The YAML below is copied from the guides users follow (seeds 001, 002 and 004, and NNI's documented formats);
+The YAML below is copied from the guides users follow (Hydra + MLflow, `hyperopt:`, W&B, and NNI formats);
 it is written to a file and read through `sweepkit.load_spec`, as a user's file would be.
 """
 
@@ -35,9 +35,9 @@ def _error(tmp_path: Path, name: str, text: str, overrides: list[str] | None = N
     return info.value
 
 
-# -- seed 001: a Hydra config with an Optuna `hpo:` section -------------------------------------------------
+# -- the Hydra + MLflow workflow: a Hydra config with an Optuna `hpo:` section --
 
-SEED_001 = """
+HYDRA_HPO = """
 hpo:
   study:
     study_name: "deberta-v3-hpo"
@@ -92,7 +92,7 @@ training:
   n_folds: 5
 """
 
-SEED_001_PARAMS = [
+HYDRA_HPO_PARAMS = [
     "learning_rate",
     "per_device_train_batch_size",
     "num_train_epochs",
@@ -104,8 +104,8 @@ SEED_001_PARAMS = [
 ]
 
 
-def test_seed_001_hpo_section(tmp_path: Path) -> None:
-    spec = _load(tmp_path, "default.yaml", SEED_001)
+def test_hydra_hpo_section(tmp_path: Path) -> None:
+    spec = _load(tmp_path, "default.yaml", HYDRA_HPO)
     assert spec.dialect == "optuna"
     assert spec.name == "deberta-v3-hpo"
     assert (spec.metric.name, spec.metric.goal, spec.metric.fold_aggregation) == ("macro_f1", "maximize", "mean")
@@ -113,7 +113,7 @@ def test_seed_001_hpo_section(tmp_path: Path) -> None:
     assert spec.budget.timeout is None
     assert spec.storage == "sqlite:///optuna.db"
     assert spec.strategy_name == "auto"
-    assert spec.space.names == SEED_001_PARAMS
+    assert spec.space.names == HYDRA_HPO_PARAMS
     params = {p.name: p for p in spec.space.parameters}
     assert (params["learning_rate"].low, params["learning_rate"].high, params["learning_rate"].log) == (
         1e-6,
@@ -130,11 +130,11 @@ def test_seed_001_hpo_section(tmp_path: Path) -> None:
     assert all("\n" not in note for note in spec.notes)
 
 
-def test_seed_001_focal_params_conditional_on_the_loss(tmp_path: Path) -> None:
+def test_hydra_focal_params_conditional_on_the_loss(tmp_path: Path) -> None:
     """The guide's focal params apply only with the focal loss: native `when` says so in the same file."""
-    text = SEED_001.replace("      high: 3.0\n", "      high: 3.0\n      when: \"loss_function == 'focal'\"\n").replace(
-        "      high: 0.5\n", "      high: 0.5\n      when: \"loss_function == 'focal'\"\n"
-    )
+    text = HYDRA_HPO.replace(
+        "      high: 3.0\n", "      high: 3.0\n      when: \"loss_function == 'focal'\"\n"
+    ).replace("      high: 0.5\n", "      high: 0.5\n      when: \"loss_function == 'focal'\"\n")
     spec = _load(tmp_path, "default.yaml", text)
     assert spec.space.conditional
     when = {name: cond for name, _, cond in spec.space.describe()}
@@ -142,7 +142,7 @@ def test_seed_001_focal_params_conditional_on_the_loss(tmp_path: Path) -> None:
     assert when["learning_rate"] == ""
 
 
-def test_seed_001_hydra_overrides(tmp_path: Path) -> None:
+def test_hydra_overrides(tmp_path: Path) -> None:
     overrides = [
         "hpo.trials.n_trials=20",
         "hpo.search_space.loss_function.choices=[focal]",
@@ -150,16 +150,16 @@ def test_seed_001_hydra_overrides(tmp_path: Path) -> None:
         "training.n_folds=3",  # the training config: still ignored
         "hpo.trials.n_jobs=2",
     ]
-    spec = _load(tmp_path, "default.yaml", SEED_001, overrides)
+    spec = _load(tmp_path, "default.yaml", HYDRA_HPO, overrides)
     assert spec.budget.trials == 20
     assert spec.metric.name == "pos_f1"
     assert {p.name: p for p in spec.space.parameters}["loss_function"].values == ("focal",)
     assert spec.extra["resources"] == {"workers": 2}
 
 
-# -- seed 002: a Mistral NER config with a flat `hyperopt:` section ---------------------------------------
+# -- the `hyperopt:` workflow: a Mistral NER config with a flat `hyperopt:` section --
 
-SEED_002 = """
+HYPEROPT = """
 # Your existing config
 model:
   model_name: "mistralai/Mistral-7B-v0.3"
@@ -207,8 +207,8 @@ hyperopt:
 """
 
 
-def test_seed_002_hyperopt_section(tmp_path: Path) -> None:
-    spec = _load(tmp_path, "hyperopt.yaml", SEED_002)
+def test_hyperopt_section(tmp_path: Path) -> None:
+    spec = _load(tmp_path, "hyperopt.yaml", HYPEROPT)
     assert spec.dialect == "optuna"
     assert spec.name == "mistral_ner_optimization"
     assert (spec.metric.name, spec.metric.goal) == ("eval_f1", "maximize")
@@ -232,20 +232,20 @@ def test_seed_002_hyperopt_section(tmp_path: Path) -> None:
     ("strategy", "expected", "noted"),
     [("combined", "tpe", False), ("optuna", "tpe", False), ("asha", "random", True), ("random", "random", True)],
 )
-def test_seed_002_strategy_words_with_a_sampler(tmp_path: Path, strategy: str, expected: str, noted: bool) -> None:
-    text = SEED_002.replace('strategy: "combined"', f'strategy: "{strategy}"')
+def test_hyperopt_strategy_words_with_a_sampler(tmp_path: Path, strategy: str, expected: str, noted: bool) -> None:
+    text = HYPEROPT.replace('strategy: "combined"', f'strategy: "{strategy}"')
     spec = _load(tmp_path, "hyperopt.yaml", text)
     assert spec.strategy_name == expected
     assert any("hyperopt.optuna_sampler is ignored" in note for note in spec.notes) == noted
 
 
-def test_seed_002_strategy_words_alone(tmp_path: Path) -> None:
+def test_hyperopt_strategy_words_alone(tmp_path: Path) -> None:
     for strategy, expected in [("combined", "tpe"), ("optuna", "tpe"), ("asha", "random"), ("random", "random")]:
         text = f"hyperopt:\n  strategy: {strategy}\n  search_space:\n    lr: {{type: uniform, low: 0, high: 1}}\n"
         assert _load(tmp_path, "h.yaml", text).strategy_name == expected
 
 
-def test_seed_002_search_space_and_distributed_snippets(tmp_path: Path) -> None:
+def test_hyperopt_search_space_and_distributed_snippets(tmp_path: Path) -> None:
     """The guide's `Search Space Definition` block (top-level `search_space:`) with every parameter type, and
     its distributed settings."""
     spec = _load(
@@ -310,9 +310,9 @@ def test_seed_002_search_space_and_distributed_snippets(tmp_path: Path) -> None:
     }
 
 
-# -- seed 004: a W&B sweep file ------------------------------------------------------------------------------
+# -- the W&B multi-head workflow: a W&B sweep file --
 
-SEED_004 = """
+WANDB_MULTIHEAD = """
 # Hyperparameter Sweep Configuration for G-code Fingerprinting
 # Uses Bayesian optimization to find optimal model parameters
 
@@ -391,8 +391,8 @@ parameters:
 """
 
 
-def test_seed_004_wandb_sweep_config_verbatim(tmp_path: Path) -> None:
-    spec = _load(tmp_path, "sweep_config.yaml", SEED_004)
+def test_wandb_multihead_wandb_sweep_config_verbatim(tmp_path: Path) -> None:
+    spec = _load(tmp_path, "sweep_config.yaml", WANDB_MULTIHEAD)
     assert spec.dialect == "wandb"
     assert spec.name == "sweep_config"  # no name in the file: the file's stem
     assert (spec.metric.name, spec.metric.goal) == ("val/gcode_acc", "maximize")
@@ -463,7 +463,9 @@ def test_seed_004_wandb_sweep_config_verbatim(tmp_path: Path) -> None:
     ],
     ids=["phase1", "phase2", "grid"],
 )
-def test_seed_004_other_snippets(tmp_path: Path, text: str, method: str, trials: int | None, names: list[str]) -> None:
+def test_wandb_multihead_other_snippets(
+    tmp_path: Path, text: str, method: str, trials: int | None, names: list[str]
+) -> None:
     spec = _load(tmp_path, "sweep.yaml", text)
     assert spec.dialect == "wandb"
     assert spec.strategy_name == method
@@ -699,28 +701,28 @@ def test_two_dialects_disagreeing_on_one_setting(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "fragment"),
     [
-        (SEED_002.replace("num_trials: 50", "num_trials: fifty"), "hyperopt.num_trials", "valid integer"),
-        (SEED_002.replace("num_trials: 50", "num_trials: 0"), "hyperopt.num_trials", "greater than or equal to 1"),
-        (SEED_002.replace('mode: "max"', 'mode: "up"'), "hyperopt.mode", "'minimize' or 'maximize'"),
-        (SEED_002.replace("timeout: 3600", "timeout: soon"), "hyperopt.timeout", "expected a duration"),
-        (SEED_002.replace("num_trials: 50", "num_trails: 50"), "hyperopt.num_trails", 'did you mean "num_trials"'),
-        (SEED_002.replace("high: 1e-3", "high: 1e-6"), "hyperopt.search_space.learning_rate.high", "less than low"),
-        (SEED_002.replace('optuna_sampler: "TPE"', 'optuna_sampler: "TPX"'), "hyperopt.optuna_sampler", "TPX"),
-        (SEED_001.replace("n_trials: 50", "n_trials: many"), "hpo.trials.n_trials", "valid integer"),
-        (SEED_001.replace("n_trials: 50", "n_trial: 50"), "hpo.trials.n_trial", 'did you mean "n_trials"'),
-        (SEED_001.replace('direction: "maximize"', 'direction: "upward"'), "hpo.study.direction", "maximize"),
-        (SEED_001.replace('study_name: "deberta-v3-hpo"', "study_nam: x"), "hpo.study.study_nam", "study_name"),
-        (SEED_001.replace('fold_aggregation: "mean"', "fold_aggregation: sum"), "hpo.metric.fold_aggregation", "mean"),
-        (SEED_001.replace('name: "macro_f1"', "nme: x"), "hpo.metric.nme", 'did you mean "name"'),
+        (HYPEROPT.replace("num_trials: 50", "num_trials: fifty"), "hyperopt.num_trials", "valid integer"),
+        (HYPEROPT.replace("num_trials: 50", "num_trials: 0"), "hyperopt.num_trials", "greater than or equal to 1"),
+        (HYPEROPT.replace('mode: "max"', 'mode: "up"'), "hyperopt.mode", "'minimize' or 'maximize'"),
+        (HYPEROPT.replace("timeout: 3600", "timeout: soon"), "hyperopt.timeout", "expected a duration"),
+        (HYPEROPT.replace("num_trials: 50", "num_trails: 50"), "hyperopt.num_trails", 'did you mean "num_trials"'),
+        (HYPEROPT.replace("high: 1e-3", "high: 1e-6"), "hyperopt.search_space.learning_rate.high", "less than low"),
+        (HYPEROPT.replace('optuna_sampler: "TPE"', 'optuna_sampler: "TPX"'), "hyperopt.optuna_sampler", "TPX"),
+        (HYDRA_HPO.replace("n_trials: 50", "n_trials: many"), "hpo.trials.n_trials", "valid integer"),
+        (HYDRA_HPO.replace("n_trials: 50", "n_trial: 50"), "hpo.trials.n_trial", 'did you mean "n_trials"'),
+        (HYDRA_HPO.replace('direction: "maximize"', 'direction: "upward"'), "hpo.study.direction", "maximize"),
+        (HYDRA_HPO.replace('study_name: "deberta-v3-hpo"', "study_nam: x"), "hpo.study.study_nam", "study_name"),
+        (HYDRA_HPO.replace('fold_aggregation: "mean"', "fold_aggregation: sum"), "hpo.metric.fold_aggregation", "mean"),
+        (HYDRA_HPO.replace('name: "macro_f1"', "nme: x"), "hpo.metric.nme", 'did you mean "name"'),
         (
-            SEED_001.replace("choices: [8, 16, 32]", "choices: []"),
+            HYDRA_HPO.replace("choices: [8, 16, 32]", "choices: []"),
             "hpo.search_space.per_device_train_batch_size.choices",
             "empty",
         ),
-        (SEED_001.replace("  trials:\n", "  trials: 5\n  old_trials:\n"), "hpo.trials", "expected a mapping"),
-        (SEED_004.replace("max: 0.01", "max: 0.00001"), "parameters.learning_rate.max", "less than min"),
-        (SEED_004 + "run_cap: -3\n", "run_cap", "greater than or equal to 1"),
-        (SEED_004.replace("method: bayes", "method: bayse"), "method", 'did you mean "bayes"'),
+        (HYDRA_HPO.replace("  trials:\n", "  trials: 5\n  old_trials:\n"), "hpo.trials", "expected a mapping"),
+        (WANDB_MULTIHEAD.replace("max: 0.01", "max: 0.00001"), "parameters.learning_rate.max", "less than min"),
+        (WANDB_MULTIHEAD + "run_cap: -3\n", "run_cap", "greater than or equal to 1"),
+        (WANDB_MULTIHEAD.replace("method: bayes", "method: bayse"), "method", 'did you mean "bayes"'),
         (NNI_CONFIG.replace("maxTrialNumber: 10", "maxTrialNumber: ten"), "maxTrialNumber", "valid integer"),
         (
             NNI_CONFIG.replace("maxExperimentDuration: 1h", "maxExperimentDuration: 1y"),

@@ -6,7 +6,7 @@ which trials are pruned, and at which step, is fixed by the pruner's rule alone.
 ASHA, Hyperband) and below (the others); the sweep is named "pruner-test" there and here, because Optuna's
 Hyperband puts trials in brackets by hashing the study name and the trial number.
 
-Function trials cover the dialect mapping (native `pruner:`, seed 001's `hpo:`, seed 002's flat keys, Ray's
+Function trials cover the dialect mapping (native `pruner:`, a Hydra `hpo:` section, `hyperopt:` flat keys, Ray's
 `scheduler:`, W&B's `early_terminate:`, the strategy words). Program trials, slower (a process each), run one
 case per pruner type, through a different dialect each where one can express it, and check that a pruned
 program and the process it started are gone.
@@ -81,7 +81,7 @@ def native(section: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def hyperopt(**keys: Any) -> dict[str, Any]:
-    """Seed 002's `hyperopt:` section with its flat keys."""
+    """The `hyperopt:` workflow's `hyperopt:` section with its flat keys."""
     return {"hyperopt": {"study_name": STUDY, "metric": "loss", "mode": "min", "search_space": SEARCH, **keys}}
 
 
@@ -106,13 +106,13 @@ FUNCTION_CASES: dict[str, Case] = {
                              THRESHOLD_PRUNED, "threshold"),
     "native-patient": Case(native({"type": "patient", "patience": 2}), R0, {1: 6, 3: 6}, "patient", PATIENT),
     "native-wilcoxon": Case(native({"type": "wilcoxon", "p_threshold": 0.1}), R0, WILCOXON_PRUNED, "wilcoxon"),
-    # seed 001: hpo.pruner
+    # the Hydra + MLflow workflow: hpo.pruner
     "seed001-hpo-median": Case(
         {"hpo": {"study": {"study_name": STUDY, "direction": "minimize"}, "sampler": {"type": "random", "seed": 0},
                  "search_space": SEARCH, "pruner": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 3}}},
         R0, MEDIAN_PRUNED, "median",
     ),
-    # seed 002: optuna_pruner (no warm-up: the median prunes from step 0), asha_* keys, epochs_per_trial
+    # the `hyperopt:` workflow: optuna_pruner (no warm-up: the median prunes from step 0), asha_* keys, epochs_per_trial
     "seed002-optuna-median": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="median",
                                            optuna_n_startup_trials=5), R0, {n: 0 for n in MEDIAN_PRUNED}, "median"),
     "seed002-optuna-hyperband": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="hyperband",
@@ -139,7 +139,7 @@ FUNCTION_CASES: dict[str, Case] = {
     # fewer than 5 trials have finished, which is all of these (0, 1, 3, 9 finish)
     "strategy-combined": Case({"strategy": {"name": "combined", "seed": 0}, "budget": {"steps": 9}}, R1, ASHA_PRUNED,
                               "forecast"),
-    # seed 002's combined with its asha_* keys: the scheduler's ASHA (Optuna's), with TPE
+    # the `hyperopt:` workflow's combined with its asha_* keys: the scheduler's ASHA (Optuna's), with TPE
     "seed002-combined-asha-keys": Case(hyperopt(strategy="combined", optuna_sampler="TPE", asha_max_t=9,
                                                 asha_grace_period=1, asha_reduction_factor=3),
                                        R1, ASHA_PRUNED, "successive_halving"),
@@ -275,7 +275,7 @@ def test_program_trials(case_id: str, workdir: Path) -> None:
     }
     if not {"strategy", "method", "hpo"} & spec.keys():
         spec["strategy"] = {"name": "random"}
-    if "hpo" in spec:  # seed 001 keeps the space and the study inside hpo:
+    if "hpo" in spec:  # the Hydra + MLflow workflow keeps the space and the study inside hpo:
         spec["hpo"] = {"study": {"study_name": STUDY}, "search_space": SEARCH, **spec["hpo"]}
         spec["hpo"]["sampler"] = {"type": "random"}
         del spec["name"], spec["parameters"]

@@ -512,7 +512,7 @@ def _spec(resources: dict[str, Any], **top: Any) -> Any:
     return load_spec({"trial": {"function": "t:f"}, "parameters": {"x": [1, 2]}, "resources": resources, **top})
 
 
-def test_seed_002_keys_are_read_at_the_top_and_in_resources() -> None:
+def test_hyperopt_keys_are_read_at_the_top_and_in_resources() -> None:
     top = load_spec(
         {
             "trial": {"function": "t:f"},

@@ -33,7 +33,7 @@ PARAMS: dict[str, Any] = {
     "optimizer": {"name": "adamw", "betas": [0.9, 0.98], "weight_decay": 1e-4},
 }
 
-# Written as a W&B user writes it (seed 004's train_multihead.py): nothing here knows about sweepkit.
+# Written as a W&B user writes it (the W&B multi-head workflow's train_multihead.py): nothing here knows about sweepkit.
 SCRIPT = """\
 import json
 import os

@@ -1,4 +1,4 @@
-"""The sweep file's `tracking:` section: the spellings of seeds 001/002/004, and precise errors for typos."""
+"""The sweep file's `tracking:` section: the workflow guides' spellings, and precise errors for typos."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ BASE: dict[str, Any] = {"name": "t", "trial": {"function": "m:f"}, "parameters":
     "extra",
     [
         {"tracking": {"mlflow": {"tracking_uri": "http://127.0.0.1:5000", "experiment": "hpo"}}},
-        {"mlflow": {"uri": "http://127.0.0.1:5000", "experiment_name": "hpo"}},  # seed 001's Hydra spelling
+        {
+            "mlflow": {"uri": "http://127.0.0.1:5000", "experiment_name": "hpo"}
+        },  # the Hydra + MLflow workflow's Hydra spelling
         {"hpo": {"n_trials": 3, "mlflow": {"tracking_uri": "http://127.0.0.1:5000", "experiment": "hpo"}}},
     ],
 )

@@ -44,7 +44,7 @@ def _section(value: Any, name: str, where: Where) -> Mapping[str, Any] | None:
 
 
 def _pick(given: dict[str, Mapping[str, Any]], strategy: str, where: Where) -> str:
-    """The one section that sets early stopping. Seed 002's files set both `optuna_pruner` (→ pruner) and
+    """The one section that sets early stopping. `hyperopt:` sections set both `optuna_pruner` (→ pruner) and
     `asha_*` (→ scheduler), and its strategy word says which applies: combined and asha stop trials with ASHA,
     optuna with the Optuna pruner. Any other pair is a contradiction the user must settle."""
     names = list(given)
@@ -75,7 +75,7 @@ def build(
 ) -> Pruning:
     """The pruner a sweep file asks for. Raises SpecError (with the file and key) for anything it cannot be.
 
-    `strategy`: the strategy word as the user wrote it (seed 002's `combined`/`asha`/`optuna`/`random`, or any
+    `strategy`: the strategy word as the user wrote it (`hyperopt:`'s `combined`/`asha`/`optuna`/`random`, or any
     sampler name); `max_steps`: steps per trial when known (budget.steps), the default top rung. `origins`
     (native key → the user's key, e.g. pruner.n_startup_trials → hyperopt.optuna_n_startup_trials) only
     changes the key errors name.

@@ -1,4 +1,4 @@
-"""Sweep-file sections → Optuna pruners: native/Optuna `pruner`, Ray Tune `scheduler`, seed 002's strategies.
+"""Sweep-file sections → Optuna pruners: native/Optuna `pruner`, Ray Tune `scheduler`, `hyperopt:` strategies.
 
 W&B's `early_terminate` (`_wandb.py`) and the `combined` strategy (`_forecast.py`) have pruners of our own.
 """
@@ -92,7 +92,7 @@ _NUMBERS: dict[str, tuple[float | None, float | None]] = {
     "min_delta": (0.0, None),
     "p_threshold": (0.0, 1.0),
 }
-# Seed 002 writes `optuna_n_startup_trials` beside any `optuna_pruner` (median, hyperband, none): for the types
+# `hyperopt:` sections write `optuna_n_startup_trials` by any `optuna_pruner` (median, hyperband, none): for types
 # without a startup phase it is noted, not an error.
 _NOTED_ONLY = {"n_startup_trials"}
 
@@ -126,7 +126,9 @@ def _resource(value: Any, path: str, where: Where, *, auto: bool) -> int | str:
 
 def native(section: Mapping[str, Any], *, max_steps: int | None, where: Where, prefix: str = "pruner") -> Built:
     """One `pruner` section (or a patient pruner's `wrapped`): options are the Optuna class's arguments."""
-    if "type" not in section:  # seed 002's `optuna_n_startup_trials` alone: options of Optuna's default pruner
+    if (
+        "type" not in section
+    ):  # the `hyperopt:` workflow's `optuna_n_startup_trials` alone: options of Optuna's default pruner
         name, defaulted = "median", " (no type given: Optuna's default pruner)"
     else:  # `type: null` (YAML's `~`) reads as no pruner
         name = "none" if section["type"] is None else pruner_type(section["type"], f"{prefix}.type", where)
@@ -400,7 +402,7 @@ def scheduler(section: Mapping[str, Any], *, max_steps: int | None, maximize: bo
     """
     raw_type = section.get("type")
     if raw_type is None:
-        kind = "asha"  # seed 002's flat asha_* keys give only max_t / grace_period / reduction_factor
+        kind = "asha"  # the `hyperopt:` workflow's flat asha_* keys give only max_t / grace_period / reduction_factor
     else:
         text = word(raw_type)
         if text.endswith("scheduler") and text != "scheduler":
@@ -489,7 +491,7 @@ def _max_resource_for(low: int, rf: int, brackets: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Strategies (seed 002's table): the early stopping a strategy word implies when no section sets one.
+# Strategies (the `hyperopt:` workflow's table): the early stopping a strategy word implies when no section sets one.
 
 STRATEGY_DEFAULTS = {"asha": "asha", "hyperband": "hyperband", "combined": "combined"}
 # `combined`'s rungs: the first at 2/27 of a trial's steps (at least step 1), then x3. At each, ASHA keeps the best

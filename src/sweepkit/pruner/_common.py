@@ -12,7 +12,7 @@ from sweepkit.errors import SpecError, did_you_mean
 class Where:
     """Where an option was written: the native key path, shown as the user's own key when it is known.
 
-    Seed 002 writes `optuna_n_startup_trials`, which lands in `pruner.n_startup_trials`: an error in it reads
+    `hyperopt:` writes `optuna_n_startup_trials`: it lands in `pruner.n_startup_trials`: an error in it reads
     better at the key the user typed, so `origins` (native path → user path) translates when given.
     """
 

@@ -60,7 +60,7 @@ def _when(moment: datetime) -> str:
 
 
 def resource_rows(data: ReportData) -> list[tuple[str, str]]:
-    """What trials used, over the trials that measured it (seed 003's "resource usage" summary)."""
+    """What trials used, over the trials that measured it (the GPU sweep farm's "resource usage" summary)."""
     measured = [t.resources for t in data.trials if t.resources]
     if not measured:
         return [("measured", "no trial recorded its CPU, memory or GPU use")]
@@ -151,7 +151,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 # -- best_configs.json -----------------------------------------------------------------------------------
 def best_configs(data: ReportData) -> str:
-    """The top-k configurations, best first. `configurations[i]` is ready to train with (seed 003 reads
+    """The top-k configurations, best first. `configurations[i]` is ready to train with (the GPU sweep farm reads
     `best_configs["configurations"][0]`); `trials[i]` says where it came from and how it scored."""
     r = data.result
     top = r.top(TOP_K)

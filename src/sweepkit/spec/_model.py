@@ -141,7 +141,7 @@ class ResourcesSpec(_Section):
 
 
 class MlflowSpec(_Section):
-    """`tracking.mlflow` (seed 001's `mlflow:`): a parent run per sweep, a child run per trial."""
+    """`tracking.mlflow` (the Hydra + MLflow workflow's `mlflow:`): a parent run per sweep, a child run per trial."""
 
     enabled: bool = False
     tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices("tracking_uri", "uri"))
@@ -151,7 +151,7 @@ class MlflowSpec(_Section):
 
 
 class WandbSpec(_Section):
-    """`tracking.wandb` (seeds 002, 004): a W&B run per trial, offline unless `mode: online` is written."""
+    """`tracking.wandb` (`hyperopt:` and W&B workflows): a W&B run per trial, offline unless `mode: online`."""
 
     enabled: bool = False
     project: str | None = None

@@ -1,4 +1,4 @@
-"""MLflow tracking (seed 001's structure): a parent run per sweep, a child run per trial, a grandchild per fold.
+"""MLflow tracking (the Hydra + MLflow layout): a parent run per sweep, a child run per trial, a grandchild per fold.
 
 ```
 sweep run (parent)        tags: sweepkit.sweep, best_trial, best_params; metrics: best_<metric>, trial counts;
@@ -291,7 +291,7 @@ class MlflowTracker:
 
     def _log_folds(self, run_id: str, record: TrialRecord, start: int, end: int) -> None:
         """A grandchild run per fold, when the trial returned per-fold values (`<metric>_folds`, and any other
-        list metric of the same length: seed 001's macro_f1, pos_f1, ... per fold)."""
+        list metric of the same length: the Hydra + MLflow workflow's macro_f1, pos_f1, ... per fold)."""
         from mlflow.entities import Metric
 
         assert self.client is not None

@@ -1,4 +1,4 @@
-"""W&B tracking (seeds 002, 004): one W&B run per trial, offline unless the sweep file says `mode: online`.
+"""W&B tracking (`hyperopt:` and W&B workflows): one W&B run per trial, offline unless the file says `mode: online`.
 
 Offline runs need no account and reach no server: they are folders `<dir>/wandb/offline-run-*` (dir is
 `tracking.wandb.dir`, else the sweep's output folder) that `wandb sync` uploads later, if ever. A trial's
