@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the most steps (epochs) a trial trains for: budget.steps, $SWEEPKIT_MAX_STEPS, the pruners' top rung",
     )  # fmt: skip
     p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
-    p.add_argument("--timeout-hours", type=float, help="the timeout in hours (the GPU sweep farm's spelling)")
+    p.add_argument("--timeout-hours", type=float, help="the timeout in hours (the transformer workflow's spelling)")
     p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
     p.add_argument("--fresh", action="store_true", help="keep the existing sweep as NAME.N and start over")
