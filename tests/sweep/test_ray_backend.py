@@ -594,12 +594,10 @@ def test_missing_ray_is_a_usage_error_naming_the_extra(monkeypatch: pytest.Monke
         RayExecutor("auto", {}, None, "t:f", Path.cwd())
 
 
-def test_build_ray_executor_checks_the_concurrency_before_connecting() -> None:
-    from sweepkit.sweep._ray import build_ray_executor
-
-    spec = _spec({"backend": "ray", "ray_address": "127.0.0.1:1", "max_concurrent": 0})
+def test_a_concurrency_of_zero_is_refused_before_connecting() -> None:
+    """Loading the file already refuses it (as `validate` does), long before a Ray cluster is asked."""
     with pytest.raises(SpecError) as info:
-        build_ray_executor(spec)
+        _spec({"backend": "ray", "ray_address": "127.0.0.1:1", "max_concurrent": 0})
     assert info.value.key == "resources.max_concurrent"
 
 

@@ -481,6 +481,8 @@ def _random_stops_nothing(out: dict[str, Any], layout: Layout) -> None:
     strategy = out.get("strategy")
     if not isinstance(strategy, dict) or str(strategy.get("name", "")).strip().lower() != "random":
         return
+    if layout.family is not None or layout.origins.get("strategy.name", "").endswith("optuna_sampler"):
+        return  # `strategy: optuna` with `optuna_sampler: Random`: the pruner it names still stops trials
     for section, flat in (("pruner", "optuna_"), ("scheduler", "asha_")):
         written = [origin for path, origin in layout.origins.items() if str(path).startswith(f"{section}.")]
         if section in out and written and all(o.rpartition(".")[2].startswith(flat) for o in written):
