@@ -492,7 +492,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         result = load_result(store, name)
         counts = result.counts
         budget = budget_of(store, name)
-        finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+        finished = result.finished
         if counts["RUNNING"]:
             state = "running"
         elif budget is not None and finished >= budget:
@@ -519,7 +519,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = load_result(store, args.name)
     budget = budget_of(store, args.name)
     counts = result.counts
-    finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+    finished = result.finished  # interrupted trials run again: they don't count, their retries do
     console = Console()
     console.print(f"sweep [bold]{result.name}[/]: {finished}{f'/{budget}' if budget else ''} trials finished")
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no trials yet")

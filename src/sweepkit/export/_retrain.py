@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from sweepkit.errors import UsageError
+from sweepkit.trial_state import RETRAIN_ATTR
 
 SUFFIX = "-retrain"
-RETRAIN_ATTR = "sweepkit.retrain_of"  # study user attr of the retrain sweep: which sweep and trial it repeats
 _DROPPED = ("pruner", "scheduler", "early_terminate", "constraints")
 
 

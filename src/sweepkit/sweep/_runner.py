@@ -22,17 +22,28 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepkit.errors import StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
-from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
-from sweepkit.results._records import DISCARDED, INFEASIBLE, INTERRUPTED, sweepkit_attrs
+from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
 from sweepkit.space import Parameter, SearchSpace, nest, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
-from sweepkit.store import ATTR
 from sweepkit.strategy import Strategy
 from sweepkit.sweep._function import TrialError, read_result
-from sweepkit.sweep._heartbeat import BEAT, Heartbeat, owner_id
+from sweepkit.sweep._heartbeat import Heartbeat, owner_id
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._slots import Executor, InProcess, TrialInterrupted, WorkerLost, _UserError
+from sweepkit.trial_state import (
+    ATTR,
+    BEAT,
+    CONSTRAINT,
+    FIXED_PARAMS,
+    State,
+    attrs_of,
+    counts_toward_budget,
+    marked,
+    requeued,
+    state_of,
+    unmarked,
+)
 
 FIRST_TRIALS_ALL_FAILING = 5  # this many failures before any success: almost surely a bug in the trial
 MAX_REPEATS_IN_A_ROW = 100  # the strategy keeps proposing tried points: treat the space as exhausted
@@ -184,7 +195,7 @@ class Engine:
     def records(self) -> list[TrialRecord]:
         out = []
         for t in self.trials():
-            if own_state(t) == DISCARDED:
+            if state_of(t) == State.DISCARDED:
                 continue
             finished = t.state.is_finished()
             cached = self._records.get(t.number) if finished else None
@@ -206,6 +217,7 @@ class Engine:
             trials=self.records(),
             stop_reason=self.stop_reason,
             dialect=self.spec.dialect,
+            max_steps=self.spec.budget.steps,
         )
 
     def write(self, *, force: bool = False) -> SweepResult | None:
@@ -247,14 +259,14 @@ class Engine:
         """A trial whose worker died: FAILED "worker lost", and run again with the same params up to
         `retries` times (then it stays FAILED and counts toward the budget). False if another run got
         to it first or it finished after all."""
-        attrs = sweepkit_attrs(t)
+        attrs = attrs_of(t)
         tries = int(attrs.get("retries", 0))
         storage = self.study._storage
         retry = tries < self.retries
-        note = why if retry else f"{why} (retried {tries} time(s) already: retries exhausted)"
-        new_attrs = {**attrs, "error": note}
-        if retry:
-            new_attrs["state"] = INTERRUPTED  # not counted: its retry takes its place in the budget
+        if retry:  # not counted: its retry takes its place in the budget
+            new_attrs = marked(attrs, State.INTERRUPTED, why)
+        else:
+            new_attrs = unmarked(attrs, f"{why} (retried {tries} time(s) already: retries exhausted)")
         try:
             storage.set_trial_user_attr(t._trial_id, ATTR, new_attrs)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -265,17 +277,19 @@ class Engine:
         return True
 
     def _retry(self, t: FrozenTrial, tries: int | None = None) -> None:
-        attrs: dict[str, Any] = {"retry_of": t.number}
-        previous = sweepkit_attrs(t).get("retries", 0)
-        if tries or previous:
-            attrs["retries"] = tries if tries is not None else previous
+        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries)
         self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: attrs}, skip_if_exists=False)
+
+    def _mark(self, trial: optuna.Trial, state: State, why: str) -> None:
+        """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded)."""
+        trial.set_user_attr(ATTR, marked(attrs_of(trial), state, why))
+        self.study.tell(trial, state=state.told_as)
 
     # -- repeated points (finite spaces) --------------------------------------------------------------
     def _key_of(self, t: FrozenTrial) -> str | None:
-        if own_state(t) in (DISCARDED, INTERRUPTED):
+        if state_of(t) in (State.DISCARDED, State.INTERRUPTED):
             return None
-        internal = t.params or t.system_attrs.get("fixed_params") or {}
+        internal = t.params or t.system_attrs.get(FIXED_PARAMS) or {}
         if not internal:
             return None
         try:
@@ -453,8 +467,7 @@ class Engine:
         if self.space.finite:
             seen = self._seen(self.trials(), exclude=trial.number)
             if point_key(flat) in seen:
-                trial.set_user_attr(ATTR, {"state": DISCARDED, "error": "repeats a point already tried"})
-                self.study.tell(trial, state=TrialState.FAIL)
+                self._mark(trial, State.DISCARDED, "repeats a point already tried")
                 self.stats.repeats_in_a_row += 1
                 if self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
                     self.stop_reason = "space exhausted: the strategy only proposes points already tried"
@@ -466,9 +479,8 @@ class Engine:
 
         violation = self.space.violation(flat)
         if violation is not None:
-            trial.set_constraint("sweepkit", 1.0)
-            trial.set_user_attr(ATTR, {"state": INFEASIBLE, "error": violation})
-            self.study.tell(trial, state=TrialState.PRUNED)
+            trial.set_constraint(CONSTRAINT, 1.0)
+            self._mark(trial, State.INFEASIBLE, violation)
             self.stats.infeasible_in_a_row += 1
             if self.stats.infeasible_in_a_row >= MAX_INFEASIBLE_IN_A_ROW:
                 self.stop_reason = f"{MAX_INFEASIBLE_IN_A_ROW} points in a row broke the constraints: relax them"
@@ -491,12 +503,13 @@ class Engine:
         return trial, flat
 
     def _discard(self, trial: optuna.Trial, why: str) -> None:
-        """A trial asked for but never run: out of the results and the budget; a queued point goes back."""
-        fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
-        trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), "state": DISCARDED, "error": why})
-        self.study.tell(trial, state=TrialState.FAIL)
+        """A trial asked for but never run: out of the results and the budget; a queued point goes back,
+        with its history (a retry's `retry_of`) and without the mark, so that it counts when it runs."""
+        fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get(FIXED_PARAMS)
+        history = requeued(attrs_of(trial))
+        self._mark(trial, State.DISCARDED, why)
         if fixed:
-            self.study.enqueue_trial(fixed, user_attrs={ATTR: sweepkit_attrs_of(trial)}, skip_if_exists=False)
+            self.study.enqueue_trial(fixed, user_attrs={ATTR: history}, skip_if_exists=False)
 
     def _run(self, slot: int, trial: optuna.Trial, flat: dict[str, Any]) -> bool:
         context = self._running[slot]
@@ -518,14 +531,12 @@ class Engine:
         except (KeyboardInterrupt, TrialInterrupted) as exc:
             with self._mutex:
                 self._running.pop(slot, None)
-                attrs = {**sweepkit_attrs_of(trial), "state": INTERRUPTED}
-                attrs["error"] = (
+                why = (
                     "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"
                     if isinstance(exc, KeyboardInterrupt)
                     else self.stop_reason or str(exc)
                 )
-                trial.set_user_attr(ATTR, attrs)
-                self.study.tell(trial, state=TrialState.FAIL)
+                self._mark(trial, State.INTERRUPTED, why)
                 self._retry(self.study._storage.get_trial(trial._trial_id))
             self._stop_sampler(sampler)
             if isinstance(exc, KeyboardInterrupt):
@@ -613,7 +624,7 @@ class Engine:
         if self.workers > 1 and slot is not None:
             attrs["worker"] = f"{self.owner}/{slot}"
         if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
-            trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), **attrs})
+            trial.set_user_attr(ATTR, {**attrs_of(trial), **attrs})
         try:
             frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         except (RuntimeError, ValueError) as exc:  # another run declared it lost and queued it again
@@ -668,12 +679,6 @@ class Engine:
 
 _STOP = object()
 _WAIT = object()
-
-
-def sweepkit_attrs_of(trial: optuna.Trial) -> dict[str, Any]:
-    """Attrs set on a live trial before it ran (a retry's `retry_of`)."""
-    attrs = trial.user_attrs.get(ATTR)
-    return attrs if isinstance(attrs, dict) else {}
 
 
 __all__ = ["Engine", "Reporter", "SweepFailed", "TrialContext"]
