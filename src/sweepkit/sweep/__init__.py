@@ -198,7 +198,7 @@ def _executor(
             f"its {workers} workers are threads of this process (move it into a module for real processes)"
         )
         return InProcess(objective, slots=workers), note
-    pool = WorkerPool(ref, base_dir, slot_envs, cwd=workdir, timeout=spec.trial.timeout)
+    pool = WorkerPool(ref, base_dir, slot_envs, cwd=workdir, timeout=spec.trial.timeout, file=spec.file)
     pool.start()
     return pool, None
 
