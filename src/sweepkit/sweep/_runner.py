@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
@@ -119,7 +119,6 @@ class _Stats:
     repeats_in_a_row: int = 0
     infeasible_in_a_row: int = 0
     last_error: str = ""
-    seen: dict[int, str | None] = field(default_factory=dict)  # finished trial number → point key
 
 
 def _encode(param: Parameter, value: Any, *, grid: bool) -> Any:
@@ -174,6 +173,13 @@ class Engine:
         self.rng = random.Random(seed)
         self.stats = _Stats()
         self.points = self.space.grid_points() if self.space.finite else None
+        # Repeat detection on a finite space, kept up to date as trials finish, so that a step costs
+        # O(trials running or queued), not O(all trials) or O(points):
+        self._keys: dict[int, str | None] = {}  # finished trial number → its point's key (None: not a tried point)
+        self._tried: set[str] = set()  # keys of finished trials' points: only ever grows
+        self._folded = 0  # trials[:_folded] are finished and in _tried
+        self._untried: list[str] | None = None  # point keys in random order, popped to queue an untried point
+        self._point_of: dict[str, dict[str, Any]] = {}
         self.stop_reason = ""
         self.failing = False  # stopped because trials keep failing: the sweep failed (exit 1)
         self.stopping = threading.Event()
@@ -297,34 +303,56 @@ class Engine:
         except Exception:
             return None
 
-    def _seen(self, trials: list[FrozenTrial], exclude: int | None = None) -> set[str]:
-        keys: set[str] = set()
-        for t in trials:
+    def _seen(self, trials: list[FrozenTrial], *, exclude: int | None = None, queued: bool = True) -> set[str]:
+        """Keys of the points tried by finished trials (`self._tried`, updated here) and the set of those of
+        trials running now (and queued ones, with `queued`), which is what this returns."""
+        while self._folded < len(trials) and trials[self._folded].state.is_finished():
+            self._fold(trials[self._folded])
+            self._folded += 1
+        live: set[str] = set()
+        for t in trials[self._folded :]:
             if t.number == exclude:
                 continue
             if t.state.is_finished():
-                if t.number not in self.stats.seen:
-                    self.stats.seen[t.number] = self._key_of(t)
-                key = self.stats.seen[t.number]
-            else:
+                self._fold(t)
+            elif queued or t.state != TrialState.WAITING:
                 key = self._key_of(t)
-            if key is not None:
-                keys.add(key)
-        return keys
+                if key is not None:
+                    live.add(key)
+        return live
 
-    def _queue_unseen(self, seen: set[str]) -> bool:
+    def _fold(self, t: FrozenTrial) -> None:
+        if t.number not in self._keys:
+            key = self._keys[t.number] = self._key_of(t)
+            if key is not None:
+                self._tried.add(key)
+
+    def _queue_unseen(self, live: set[str]) -> bool:
+        """Queue a point neither tried, running nor queued, drawn at random. The points are shuffled once and
+        popped: a point passed over is tried or about to be, so each is looked at about once per sweep."""
         if self.points is None:
             return False
-        unseen = [p for p in self.points if point_key(p) not in seen]
-        if not unseen:
-            return False
-        point = self.rng.choice(unseen)
+        if self._untried is None:
+            self._point_of = {point_key(p): p for p in self.points}
+            self._untried = list(self._point_of)
+            self.rng.shuffle(self._untried)
+        for _ in range(2):
+            while self._untried:
+                key = self._untried.pop()
+                if key not in self._tried and key not in live:
+                    self._enqueue_point(self._point_of[key])
+                    return True
+            # Passed-over points may have come free again (a queued point discarded): look once more.
+            self._untried = [k for k in self._point_of if k not in self._tried and k not in live]
+            self.rng.shuffle(self._untried)
+        return False
+
+    def _enqueue_point(self, point: dict[str, Any]) -> None:
         internal = {}
         for param in self.space.searched:
             if param.name in point:
                 internal[param.name] = _encode(param, point[param.name], grid=self.grid)
         self.study.enqueue_trial(internal, skip_if_exists=False)
-        return True
 
     # -- the budget -----------------------------------------------------------------------------------
     def _budget(self, trials: list[FrozenTrial]) -> tuple[int, int]:
@@ -445,8 +473,8 @@ class Engine:
                 self.stop_reason = "budget: all trials done"
             return _STOP
         if self.points is not None:
-            started = [t for t in trials if t.state != TrialState.WAITING]  # queued points are still to run
-            if len(self._seen(started)) >= len(self.points):
+            live = self._seen(trials, queued=False)  # queued points are still to run
+            if len(self._tried) + len(live - self._tried) >= len(self.points):
                 if running > len(self._running):
                     return _WAIT
                 self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
@@ -465,15 +493,16 @@ class Engine:
             return None if keep_going else _STOP
 
         if self.space.finite:
-            seen = self._seen(self.trials(), exclude=trial.number)
-            if point_key(flat) in seen:
+            live = self._seen(self.trials(), exclude=trial.number)
+            key = point_key(flat)
+            if key in self._tried or key in live:
                 self._mark(trial, State.DISCARDED, "repeats a point already tried")
                 self.stats.repeats_in_a_row += 1
                 if self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
                     self.stop_reason = "space exhausted: the strategy only proposes points already tried"
                     self.stopping.set()
                     return _STOP
-                self._queue_unseen(seen | {point_key(flat)})
+                self._queue_unseen(live | {key})
                 return None
             self.stats.repeats_in_a_row = 0
 
