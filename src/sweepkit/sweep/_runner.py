@@ -653,7 +653,7 @@ class Engine:
         if self.workers > 1 and slot is not None:
             attrs["worker"] = f"{self.owner}/{slot}"
         if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
-            trial.set_user_attr(ATTR, {**attrs_of(trial), **attrs})
+            trial.set_user_attr(ATTR, {**requeued(attrs_of(trial)), **attrs})  # its history, and what it did
         try:
             frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         except (RuntimeError, ValueError) as exc:  # another run declared it lost and queued it again
