@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from sweepkit.cli import main
-from sweepkit.results._records import DISCARDED
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
+from sweepkit.trial_state import State
 from tests.conftest import IN_CI
 
 if not IN_CI:
@@ -249,7 +249,7 @@ def test_reading_while_four_workers_write(workdir: Path, capsys: pytest.CaptureF
     for trial in detail["trials"]:
         if trial["state"] != "Complete":
             marks = json.dumps(trial["user_attrs"])
-            assert trial["state"] == "Fail" and DISCARDED in marks and "over budget" in marks, trial
+            assert trial["state"] == "Fail" and State.DISCARDED in marks and "over budget" in marks, trial
     with capsys.disabled():
         print(f"\n{len(statuses)} dashboard reads, all 200, while 6 workers ran {len(result.trials)} trials")
 

@@ -532,7 +532,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         result = load_result(store, name)
         counts = result.counts
         budget = budget_of(store, name)
-        finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+        finished = result.finished
         if counts["RUNNING"]:
             state = "running"
         elif budget is not None and finished >= budget:
@@ -560,7 +560,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     budget = budget_of(store, result.name)
     label = sweep_label(sweep_meta(store.load(result.name)), result.name)
     counts = result.counts
-    finished = counts["COMPLETE"] + counts["PRUNED"] + counts["FAILED"]
+    finished = result.finished  # interrupted trials run again: they don't count, their retries do
     console = _console()
     head = f": {finished}{f'/{budget}' if budget else ''} trials finished"
     named = f' ("{label}")' if label else ""

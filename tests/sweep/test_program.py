@@ -285,7 +285,7 @@ def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None
     assert proc.returncode == 130, err
     assert alive(marker) == []
     trials = load_result(Store(cwd=workdir), "ctrlc").trials
-    assert [t.state for t in trials if t.state != "WAITING"][-1] == "FAILED"
+    assert [t.state for t in trials if t.state != "WAITING"][-1] == "INTERRUPTED"
     assert trials[-1].state == "WAITING" or any(t.error and "Ctrl+C" in t.error for t in trials)
     done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -118,6 +118,33 @@ def test_an_import_error_stops_the_sweep_before_any_trial(workdir: Path) -> None
     assert main(["run", "sweep.yaml", "--workers", "2", "-q"]) == 2
 
 
+def test_a_module_that_hangs_on_import_stops_the_sweep_naming_it(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from sweepkit.errors import SpecError
+
+    slots = sys.modules["sweepkit.sweep._slots"]  # sweepkit.sweep's `_slots` is a function of that name
+    monkeypatch.setattr(slots, "WORKER_START_SECONDS", 1.0)
+    (workdir / "train.py").write_text("import time\ntime.sleep(3600)\n")
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            sweepkit.run(_spec("hang", 4), workers=2, quiet=True)
+        except Exception as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)  # if it hangs, its workers die with the test process
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "the sweep hung on a worker that never finished importing its module"
+    assert len(errors) == 1 and isinstance(errors[0], SpecError), errors  # exit code 2: a user error
+    assert str(errors[0]).startswith("trial.function: ")
+    assert 'module "train" did not finish importing in 1 s' in str(errors[0])
+
+
 def test_a_lambda_objective_runs_in_threads_with_a_note(workdir: Path) -> None:
     notes: list[str] = []
 

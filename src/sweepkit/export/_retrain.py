@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import UsageError
+from sweepkit.trial_state import RETRAIN_ATTR
 
 if TYPE_CHECKING:
     from sweepkit.space import SearchSpace
 
 SUFFIX = "-retrain"
-RETRAIN_ATTR = "sweepkit.retrain_of"  # study user attr of the retrain sweep: which sweep and trial it repeats
 _DROPPED = ("pruner", "scheduler", "early_terminate", "constraints")
 
 

@@ -18,12 +18,13 @@ STATES = {
     "COMPLETE": StateStyle("#1f77b4", "o", "circle", "complete"),
     "PRUNED": StateStyle("#ff7f0e", "v", "triangle-down", "pruned"),
     "FAILED": StateStyle("#d62728", "x", "x", "failed"),
+    "INTERRUPTED": StateStyle("#bcbd22", "x", "x-thin", "interrupted"),
     "INFEASIBLE": StateStyle("#9467bd", "s", "square", "infeasible"),
     "RUNNING": StateStyle("#7f7f7f", "o", "circle-open", "running"),
     "WAITING": StateStyle("#c7c7c7", "o", "circle-open", "waiting"),
 }
 # Learning curves: stopped trials first, complete ones over them (they are the ones that reach the end).
-CURVE_ORDER = ("PRUNED", "FAILED", "INFEASIBLE", "WAITING", "RUNNING", "COMPLETE")
+CURVE_ORDER = ("PRUNED", "FAILED", "INTERRUPTED", "INFEASIBLE", "WAITING", "RUNNING", "COMPLETE")
 BEST = "#d62728"  # the best trial's star and the best-so-far line
 BEST_SO_FAR = "#2ca02c"
 

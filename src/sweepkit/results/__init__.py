@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 
-from sweepkit.results._records import TrialRecord, counts_toward_budget, own_state, record
+from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
+from sweepkit.trial_state import State
 
-STATES = ("COMPLETE", "PRUNED", "FAILED", "INFEASIBLE", "RUNNING", "WAITING")
+# The states a sweep's counts list (discarded points are left out of results), in the order shown.
+STATES = tuple(s.value for s in State if s != State.DISCARDED)
 
 
 @dataclass
@@ -79,6 +81,11 @@ class SweepResult:
     def counts(self) -> dict[str, int]:
         found = Counter(t.state for t in self.trials)
         return {state: found.get(state, 0) for state in STATES}
+
+    @property
+    def finished(self) -> int:
+        """Trials that used up the budget (complete, pruned, failed): what `N/budget` counts."""
+        return sum(n for state, n in self.counts.items() if State(state).counts_toward_budget)
 
     def top(self, k: int = 5) -> list[TrialRecord]:
         done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
@@ -215,8 +222,6 @@ __all__ = [
     "SweepResult",
     "TrialRecord",
     "atomic_write",
-    "counts_toward_budget",
-    "own_state",
     "record",
     "steps_line",
     "to_json",

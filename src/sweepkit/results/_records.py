@@ -11,20 +11,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.space import SearchSpace, nest
-from sweepkit.store import ATTR
-
-# sweepkit's own states beyond Optuna's: how they are kept in the store.
-INFEASIBLE = "INFEASIBLE"  # Optuna PRUNED + a violated constraint: the strategy learns to avoid it
-DISCARDED = "DISCARDED"  # Optuna FAIL: a repeat of a point already tried, never run, not in results
-INTERRUPTED = "INTERRUPTED"  # Optuna FAIL: its worker died or was stopped; the point is retried
-
-_STATE_NAMES = {
-    TrialState.COMPLETE: "COMPLETE",
-    TrialState.PRUNED: "PRUNED",
-    TrialState.FAIL: "FAILED",
-    TrialState.RUNNING: "RUNNING",
-    TrialState.WAITING: "WAITING",
-}
+from sweepkit.trial_state import FIXED_PARAMS, State, attrs_of, state_of
 
 
 @dataclass
@@ -88,53 +75,34 @@ def _steps(stored: Any, trial: FrozenTrial) -> int | None:
     return steps_spent(trial.intermediate_values)
 
 
-def sweepkit_attrs(trial: FrozenTrial) -> dict[str, Any]:
-    attrs = trial.user_attrs.get(ATTR)
-    return attrs if isinstance(attrs, dict) else {}
-
-
-def own_state(trial: FrozenTrial) -> str:
-    """The state as sweepkit names it (COMPLETE, PRUNED, FAILED, RUNNING, WAITING, INFEASIBLE, ...)."""
-    marked = sweepkit_attrs(trial).get("state")
-    if marked in (INFEASIBLE, DISCARDED, INTERRUPTED):
-        return str(marked)
-    return _STATE_NAMES[trial.state]
-
-
-def counts_toward_budget(trial: FrozenTrial) -> bool:
-    """Trials that ran to an end: complete, pruned or failed. Infeasible, repeated and interrupted ones
-    cost nothing or are retried, so they don't use up the budget."""
-    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
-        return False
-    return own_state(trial) not in (INFEASIBLE, DISCARDED, INTERRUPTED)
-
-
 def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> dict[str, Any]:
-    """The flat params the trial saw: stored when written, else rebuilt from Optuna's internal params."""
-    stored = sweepkit_attrs(trial).get("params")
+    """The flat params the trial saw (or, queued, will see): stored when written, else rebuilt from Optuna's
+    internal params."""
+    stored = attrs_of(trial).get("params")
     if isinstance(stored, dict):
         return stored
+    internal = trial.params or trial.system_attrs.get(FIXED_PARAMS) or {}
     if space is None:
-        return dict(trial.params)
+        return dict(internal)
     try:
-        return space.decode(trial.params, grid=grid)
+        return space.decode(internal, grid=grid)
     except Exception:  # a space edited since the trial ran: show what the store holds
-        return dict(trial.params)
+        return dict(internal)
 
 
 def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
-    attrs = sweepkit_attrs(trial)
-    state = own_state(trial)
+    attrs = attrs_of(trial)
+    state = state_of(trial)
     flat = user_params(trial, space, grid=grid)
     value = trial.value if trial.state == TrialState.COMPLETE else None
-    if value is None and state == "PRUNED" and trial.intermediate_values:
+    if value is None and state == State.PRUNED and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     if value is not None and not math.isfinite(value):
         value = None
     start, end = trial.datetime_start, trial.datetime_complete
     return TrialRecord(
         number=trial.number,
-        state="FAILED" if state == INTERRUPTED else state,
+        state=state.value,
         value=value,
         params=nest(flat) if space is None else space.nest(flat),
         metrics=dict(attrs.get("metrics") or {}),

@@ -9,9 +9,10 @@ import optuna
 
 from sweepkit.errors import SweepkitError
 from sweepkit.results import SweepResult
-from sweepkit.results._records import DISCARDED, own_state, record
+from sweepkit.results._records import record
 from sweepkit.space import SearchSpace
-from sweepkit.store import ATTR, Store
+from sweepkit.store import Store
+from sweepkit.trial_state import ATTR, State, state_of
 
 
 def sweep_meta(study: optuna.Study) -> dict[str, Any]:
@@ -38,7 +39,8 @@ def load_result(store: Store, name: str) -> SweepResult:
     meta = sweep_meta(study)
     space = stored_space(meta)
     grid = bool(meta.get("grid"))
-    trials = [record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if own_state(t) != DISCARDED]
+    trials = [record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if state_of(t) != State.DISCARDED]
+    steps = _budget(meta).get("steps")
     return SweepResult(
         name=name,
         metric=str(meta.get("metric", "value")),
@@ -48,6 +50,7 @@ def load_result(store: Store, name: str) -> SweepResult:
         output=Path(meta.get("output") or Path("sweeps") / name),
         trials=trials,
         dialect=str(meta.get("dialect", "native")),
+        max_steps=steps if isinstance(steps, int) else None,
     )
 
 
@@ -57,8 +60,11 @@ def sweep_label(meta: dict[str, Any], name: str) -> str | None:
     return label if isinstance(label, str) and label != name else None
 
 
+def _budget(meta: dict[str, Any]) -> dict[str, Any]:
+    budget = (meta.get("spec") or {}).get("budget")
+    return budget if isinstance(budget, dict) else {}
+
+
 def budget_of(store: Store, name: str) -> int | None:
-    meta = sweep_meta(store.load(name))
-    budget = (meta.get("spec") or {}).get("budget") or {}
-    trials = budget.get("trials") if isinstance(budget, dict) else None
+    trials = _budget(sweep_meta(store.load(name))).get("trials")
     return trials if isinstance(trials, int) else None

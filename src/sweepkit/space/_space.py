@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -114,8 +115,9 @@ class SearchSpace:
         return None
 
     # -- finiteness -----------------------------------------------------------------------------------
-    @property
+    @cached_property
     def finite(self) -> bool:
+        """Asked for at every trial: computed once (an int range's grid is a tuple of all its values)."""
         return all(p.grid() is not None for p in self.parameters)
 
     def grid_upper_bound(self) -> int | None:
@@ -130,6 +132,12 @@ class SearchSpace:
 
     def grid_points(self) -> list[dict[str, Any]] | None:
         """Every distinct point of a finite space, conditions applied; None when too many or continuous."""
+        points = self._grid_points
+        return None if points is None else list(points)
+
+    @cached_property
+    def _grid_points(self) -> tuple[dict[str, Any], ...] | None:
+        """Enumerated once per space: `auto`, `validate` and the sweep's repeat detection all ask."""
         bound = self.grid_upper_bound()
         if bound is None or bound > MAX_ENUMERATION:
             return None
@@ -144,10 +152,10 @@ class SearchSpace:
                 raise SpecError(f"cannot compute a point of the space: {exc}", key="parameters") from None
             if self.violation(values) is None:
                 points.setdefault(point_key(values), values)
-        return list(points.values())
+        return tuple(points.values())
 
     def grid_size(self) -> int | None:
-        points = self.grid_points()
+        points = self._grid_points
         return len(points) if points is not None else None
 
     def describe(self) -> Iterator[tuple[str, str, str]]:

@@ -24,10 +24,10 @@ from sweepkit.store._faults import classify
 from sweepkit.store._flock import FlockLock
 from sweepkit.store._retry import Retry, RetryingJournalBackend, RetryingStorage, fault_error
 from sweepkit.store._url import DIALECT_HINTS, DRIVER_HINTS, EXAMPLES, ParsedURL, parse, redact, retry_seconds, scrub
+from sweepkit.trial_state import ATTR
 
 EMBEDDED_DIR = ".sweepkit"
 EMBEDDED_FILE = "sweeps.journal"
-ATTR = "sweepkit"  # study/trial user-attr key holding sweepkit's own metadata
 
 CONNECT_TIMEOUT = 10  # seconds: a host that does not answer fails in 10 s, not after TCP's two minutes
 

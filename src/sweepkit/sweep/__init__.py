@@ -17,11 +17,11 @@ from sweepkit import pruner, tracking
 from sweepkit.errors import SpecError, SweepFailed, UsageError
 from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
-from sweepkit.results import SweepResult, counts_toward_budget, own_state, write_outputs
+from sweepkit.results import SweepResult, write_outputs
 from sweepkit.spec import Spec, load_spec
 from sweepkit.spec._names import folder_name
 from sweepkit.spec._units import parse_duration
-from sweepkit.store import ATTR, EMBEDDED_DIR, Store
+from sweepkit.store import EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._owners import RunLock
@@ -30,6 +30,7 @@ from sweepkit.sweep._program import ProgramTrial
 from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
 from sweepkit.sweep._slots import Executor, InProcess, WorkerPool, importable_ref
+from sweepkit.trial_state import ATTR, State, counts_toward_budget, state_of
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
 
@@ -236,7 +237,7 @@ def _executor(
             f"its {workers} workers are threads of this process (move it into a module for real processes)"
         )
         return InProcess(objective, slots=workers), note
-    pool = WorkerPool(ref, base_dir, slot_envs, cwd=workdir, timeout=spec.trial.timeout)
+    pool = WorkerPool(ref, base_dir, slot_envs, cwd=workdir, timeout=spec.trial.timeout, file=spec.file)
     pool.start()
     return pool, None
 
@@ -466,7 +467,7 @@ def _execute(
     if engine.failing:
         raise SweepFailed(result.stop_reason)
     counts = result.counts
-    failed = sum(own_state(t) == "FAILED" for t in engine.trials())  # not those interrupted or lost and retried
+    failed = sum(state_of(t) == State.FAILED for t in engine.trials())  # not those interrupted or lost and retried
     if failed and not counts["COMPLETE"] and not counts["PRUNED"]:
         last = next((t.error for t in reversed(result.trials) if t.error), "")
         raise SweepFailed(f"all {failed} trials failed, which is probably a bug in the trial; the last error: {last}")

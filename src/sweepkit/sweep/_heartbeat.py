@@ -19,7 +19,8 @@ from typing import Any
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-BEAT = "sweepkit:beat"
+from sweepkit.trial_state import BEAT
+
 DEFAULT_INTERVAL = 10.0
 
 
@@ -102,3 +103,6 @@ class Heartbeat(threading.Thread):
         for trial_id in list(self._seen):
             if trial_id not in alive:
                 del self._seen[trial_id]
+
+
+__all__ = ["BEAT", "Heartbeat", "interval_seconds", "owner_id"]

@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
@@ -22,17 +22,28 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
-from sweepkit.results import SweepResult, TrialRecord, counts_toward_budget, own_state, record, write_outputs
-from sweepkit.results._records import DISCARDED, INFEASIBLE, INTERRUPTED, sweepkit_attrs
+from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
 from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
-from sweepkit.store import ATTR
 from sweepkit.strategy import Strategy
 from sweepkit.sweep._function import MetricMissing, TrialError, read_result
-from sweepkit.sweep._heartbeat import BEAT, Heartbeat, owner_id
+from sweepkit.sweep._heartbeat import Heartbeat, owner_id
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._slots import Executor, InProcess, TrialInterrupted, WorkerLost, _UserError
+from sweepkit.trial_state import (
+    ATTR,
+    BEAT,
+    CONSTRAINT,
+    FIXED_PARAMS,
+    State,
+    attrs_of,
+    counts_toward_budget,
+    marked,
+    requeued,
+    state_of,
+    unmarked,
+)
 
 FIRST_TRIALS_ALL_FAILING = 5  # this many failures before any success: almost surely a bug in the trial
 MAX_REPEATS_IN_A_ROW = 100  # the strategy keeps proposing tried points: treat the space as exhausted
@@ -108,7 +119,6 @@ class _Stats:
     repeats_in_a_row: int = 0
     infeasible_in_a_row: int = 0
     last_error: str = ""
-    seen: dict[int, str | None] = field(default_factory=dict)  # finished trial number → point key
 
 
 def _encode(param: Parameter, value: Any, *, grid: bool) -> Any:
@@ -163,6 +173,13 @@ class Engine:
         self.rng = random.Random(seed)
         self.stats = _Stats()
         self.points = self.space.grid_points() if self.space.finite else None
+        # Repeat detection on a finite space, kept up to date as trials finish, so that a step costs
+        # O(trials running or queued), not O(all trials) or O(points):
+        self._keys: dict[int, str | None] = {}  # finished trial number → its point's key (None: not a tried point)
+        self._tried: set[str] = set()  # keys of finished trials' points: only ever grows
+        self._folded = 0  # trials[:_folded] are finished and in _tried
+        self._untried: list[str] | None = None  # point keys in random order, popped to queue an untried point
+        self._point_of: dict[str, dict[str, Any]] = {}
         self.stop_reason = ""
         self.failing = False  # stopped because trials keep failing: the sweep failed (exit 1)
         self.user_error: SpecError | None = None  # stopped because the sweep file is wrong (exit 2)
@@ -187,7 +204,7 @@ class Engine:
     def records(self) -> list[TrialRecord]:
         out = []
         for t in self.trials():
-            if own_state(t) == DISCARDED:
+            if state_of(t) == State.DISCARDED:
                 continue
             finished = t.state.is_finished()
             cached = self._records.get(t.number) if finished else None
@@ -209,6 +226,7 @@ class Engine:
             trials=self.records(),
             stop_reason=self.stop_reason,
             dialect=self.spec.dialect,
+            max_steps=self.spec.budget.steps,
         )
 
     def write(self, *, force: bool = False) -> SweepResult | None:
@@ -250,14 +268,14 @@ class Engine:
         """A trial whose worker died: FAILED "worker lost", and run again with the same params up to
         `retries` times (then it stays FAILED and counts toward the budget). False if another run got
         to it first or it finished after all."""
-        attrs = sweepkit_attrs(t)
+        attrs = attrs_of(t)
         tries = int(attrs.get("retries", 0))
         storage = self.study._storage
         retry = tries < self.retries
-        note = why if retry else f"{why} (retried {tries} time(s) already: retries exhausted)"
-        new_attrs = {**attrs, "error": note}
-        if retry:
-            new_attrs["state"] = INTERRUPTED  # not counted: its retry takes its place in the budget
+        if retry:  # not counted: its retry takes its place in the budget
+            new_attrs = marked(attrs, State.INTERRUPTED, why)
+        else:
+            new_attrs = unmarked(attrs, f"{why} (retried {tries} time(s) already: retries exhausted)")
         try:
             storage.set_trial_user_attr(t._trial_id, ATTR, new_attrs)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -268,17 +286,19 @@ class Engine:
         return True
 
     def _retry(self, t: FrozenTrial, tries: int | None = None) -> None:
-        attrs: dict[str, Any] = {"retry_of": t.number}
-        previous = sweepkit_attrs(t).get("retries", 0)
-        if tries or previous:
-            attrs["retries"] = tries if tries is not None else previous
+        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries)
         self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: attrs}, skip_if_exists=False)
+
+    def _mark(self, trial: optuna.Trial, state: State, why: str) -> None:
+        """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded)."""
+        trial.set_user_attr(ATTR, marked(attrs_of(trial), state, why))
+        self.study.tell(trial, state=state.told_as)
 
     # -- repeated points (finite spaces) --------------------------------------------------------------
     def _key_of(self, t: FrozenTrial) -> str | None:
-        if own_state(t) in (DISCARDED, INTERRUPTED):
+        if state_of(t) in (State.DISCARDED, State.INTERRUPTED):
             return None
-        internal = t.params or t.system_attrs.get("fixed_params") or {}
+        internal = t.params or t.system_attrs.get(FIXED_PARAMS) or {}
         if not internal:
             return None
         try:
@@ -286,34 +306,56 @@ class Engine:
         except Exception:
             return None
 
-    def _seen(self, trials: list[FrozenTrial], exclude: int | None = None) -> set[str]:
-        keys: set[str] = set()
-        for t in trials:
+    def _seen(self, trials: list[FrozenTrial], *, exclude: int | None = None, queued: bool = True) -> set[str]:
+        """Keys of the points tried by finished trials (`self._tried`, updated here) and the set of those of
+        trials running now (and queued ones, with `queued`), which is what this returns."""
+        while self._folded < len(trials) and trials[self._folded].state.is_finished():
+            self._fold(trials[self._folded])
+            self._folded += 1
+        live: set[str] = set()
+        for t in trials[self._folded :]:
             if t.number == exclude:
                 continue
             if t.state.is_finished():
-                if t.number not in self.stats.seen:
-                    self.stats.seen[t.number] = self._key_of(t)
-                key = self.stats.seen[t.number]
-            else:
+                self._fold(t)
+            elif queued or t.state != TrialState.WAITING:
                 key = self._key_of(t)
-            if key is not None:
-                keys.add(key)
-        return keys
+                if key is not None:
+                    live.add(key)
+        return live
 
-    def _queue_unseen(self, seen: set[str]) -> bool:
+    def _fold(self, t: FrozenTrial) -> None:
+        if t.number not in self._keys:
+            key = self._keys[t.number] = self._key_of(t)
+            if key is not None:
+                self._tried.add(key)
+
+    def _queue_unseen(self, live: set[str]) -> bool:
+        """Queue a point neither tried, running nor queued, drawn at random. The points are shuffled once and
+        popped: a point passed over is tried or about to be, so each is looked at about once per sweep."""
         if self.points is None:
             return False
-        unseen = [p for p in self.points if point_key(p) not in seen]
-        if not unseen:
-            return False
-        point = self.rng.choice(unseen)
+        if self._untried is None:
+            self._point_of = {point_key(p): p for p in self.points}
+            self._untried = list(self._point_of)
+            self.rng.shuffle(self._untried)
+        for _ in range(2):
+            while self._untried:
+                key = self._untried.pop()
+                if key not in self._tried and key not in live:
+                    self._enqueue_point(self._point_of[key])
+                    return True
+            # Passed-over points may have come free again (a queued point discarded): look once more.
+            self._untried = [k for k in self._point_of if k not in self._tried and k not in live]
+            self.rng.shuffle(self._untried)
+        return False
+
+    def _enqueue_point(self, point: dict[str, Any]) -> None:
         internal = {}
         for param in self.space.searched:
             if param.name in point:
                 internal[param.name] = _encode(param, point[param.name], grid=self.grid)
         self.study.enqueue_trial(internal, skip_if_exists=False)
-        return True
 
     # -- the budget -----------------------------------------------------------------------------------
     def _budget(self, trials: list[FrozenTrial]) -> tuple[int, int]:
@@ -434,8 +476,8 @@ class Engine:
                 self.stop_reason = "budget: all trials done"
             return _STOP
         if self.points is not None:
-            started = [t for t in trials if t.state != TrialState.WAITING]  # queued points are still to run
-            if len(self._seen(started)) >= len(self.points):
+            live = self._seen(trials, queued=False)  # queued points are still to run
+            if len(self._tried) + len(live - self._tried) >= len(self.points):
                 if running > len(self._running):
                     return _WAIT
                 self.stop_reason = f"space exhausted: all {len(self.points)} points have been tried"
@@ -460,24 +502,23 @@ class Engine:
             return None if keep_going else _STOP
 
         if self.space.finite:
-            seen = self._seen(self.trials(), exclude=trial.number)
-            if point_key(flat) in seen:
-                trial.set_user_attr(ATTR, {"state": DISCARDED, "error": "repeats a point already tried"})
-                self.study.tell(trial, state=TrialState.FAIL)
+            live = self._seen(self.trials(), exclude=trial.number)
+            key = point_key(flat)
+            if key in self._tried or key in live:
+                self._mark(trial, State.DISCARDED, "repeats a point already tried")
                 self.stats.repeats_in_a_row += 1
                 if self.stats.repeats_in_a_row >= MAX_REPEATS_IN_A_ROW:
                     self.stop_reason = "space exhausted: the strategy only proposes points already tried"
                     self.stopping.set()
                     return _STOP
-                self._queue_unseen(seen | {point_key(flat)})
+                self._queue_unseen(live | {key})
                 return None
             self.stats.repeats_in_a_row = 0
 
         violation = self.space.violation(flat)
         if violation is not None:
-            trial.set_constraint("sweepkit", 1.0)
-            trial.set_user_attr(ATTR, {"state": INFEASIBLE, "error": violation})
-            self.study.tell(trial, state=TrialState.PRUNED)
+            trial.set_constraint(CONSTRAINT, 1.0)
+            self._mark(trial, State.INFEASIBLE, violation)
             self.stats.infeasible_in_a_row += 1
             if self.stats.infeasible_in_a_row >= MAX_INFEASIBLE_IN_A_ROW:
                 self.stop_reason = f"{MAX_INFEASIBLE_IN_A_ROW} points in a row broke the constraints: relax them"
@@ -500,12 +541,13 @@ class Engine:
         return trial, flat
 
     def _discard(self, trial: optuna.Trial, why: str) -> None:
-        """A trial asked for but never run: out of the results and the budget; a queued point goes back."""
-        fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
-        trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), "state": DISCARDED, "error": why})
-        self.study.tell(trial, state=TrialState.FAIL)
+        """A trial asked for but never run: out of the results and the budget; a queued point goes back,
+        with its history (a retry's `retry_of`) and without the mark, so that it counts when it runs."""
+        fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get(FIXED_PARAMS)
+        history = requeued(attrs_of(trial))
+        self._mark(trial, State.DISCARDED, why)
         if fixed:
-            self.study.enqueue_trial(fixed, user_attrs={ATTR: sweepkit_attrs_of(trial)}, skip_if_exists=False)
+            self.study.enqueue_trial(fixed, user_attrs={ATTR: history}, skip_if_exists=False)
 
     def _run(self, slot: int, trial: optuna.Trial, flat: dict[str, Any]) -> bool:
         context = self._running[slot]
@@ -528,14 +570,12 @@ class Engine:
         except (KeyboardInterrupt, TrialInterrupted) as exc:
             with self._mutex:
                 self._running.pop(slot, None)
-                attrs = {**sweepkit_attrs_of(trial), "state": INTERRUPTED}
-                attrs["error"] = (
+                why = (
                     "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"
                     if isinstance(exc, KeyboardInterrupt)
                     else self.stop_reason or str(exc)
                 )
-                trial.set_user_attr(ATTR, attrs)
-                self.study.tell(trial, state=TrialState.FAIL)
+                self._mark(trial, State.INTERRUPTED, why)
                 self._retry(self.study._storage.get_trial(trial._trial_id))
             self._stop_sampler(sampler)
             if isinstance(exc, KeyboardInterrupt):
@@ -633,7 +673,7 @@ class Engine:
         if self.workers > 1 and slot is not None:
             attrs["worker"] = f"{self.owner}/{slot}"
         if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
-            trial.set_user_attr(ATTR, {**sweepkit_attrs_of(trial), **attrs})
+            trial.set_user_attr(ATTR, {**requeued(attrs_of(trial)), **attrs})  # its history, and what it did
         try:
             frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         except (RuntimeError, ValueError) as exc:  # another run declared it lost and queued it again
@@ -709,12 +749,6 @@ class Engine:
 
 _STOP = object()
 _WAIT = object()
-
-
-def sweepkit_attrs_of(trial: optuna.Trial) -> dict[str, Any]:
-    """Attrs set on a live trial before it ran (a retry's `retry_of`)."""
-    attrs = trial.user_attrs.get(ATTR)
-    return attrs if isinstance(attrs, dict) else {}
 
 
 __all__ = ["Engine", "Reporter", "SweepFailed", "TrialContext"]

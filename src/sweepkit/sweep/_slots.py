@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +23,9 @@ from typing import Any, Protocol
 from sweepkit.errors import SpecError, TrialPruned
 from sweepkit.sweep._function import TrialError, wants_trial
 
-WORKER_START_SECONDS = 120.0  # importing a big training module (torch, transformers) can take a while
+# Importing a big training module (torch, transformers) can take a while; one that takes longer waits for
+# something that never comes (input, a lock, the network): the sweep says so instead of hanging.
+WORKER_START_SECONDS = 120.0
 
 
 class TrialInterrupted(Exception):  # noqa: N818 - an outcome, like TrialPruned
@@ -109,6 +112,7 @@ class _Worker:
         os.close(from_worker[1])
         self.outbox = os.fdopen(to_worker[1], "w", encoding="utf-8")
         self.inbox = os.fdopen(from_worker[0], "r", encoding="utf-8")
+        self.started = time.monotonic()
         self.ready = False
         self.killed_because: str | None = None
 
@@ -181,7 +185,10 @@ class WorkerPool:
         *,
         cwd: Path,
         timeout: float | None = None,
+        file: str | None = None,
     ) -> None:
+        self.ref = ref
+        self.file = file  # the sweep file, named in a start-up error
         self.config = {"function": ref, "base_dir": str(base_dir) if base_dir else None, "sys_path": sys.path}
         self.slot_envs = slot_envs
         self.slots = len(slot_envs)
@@ -204,12 +211,28 @@ class WorkerPool:
         return worker
 
     def _await_ready(self, worker: _Worker) -> None:
-        message = worker.receive()
+        """Wait for the worker to import the function, at most WORKER_START_SECONDS from its start."""
+        module = self.ref.partition(":")[0]
+        late = (
+            f'module "{module}" did not finish importing in {WORKER_START_SECONDS:g} s in a worker process: '
+            "does it wait for input, a lock or the network at import? (the worker was stopped)"
+        )
+        left = max(0.0, worker.started + WORKER_START_SECONDS - time.monotonic())
+        timer = threading.Timer(left, worker.kill, args=(late,))
+        timer.daemon = True
+        timer.start()
+        try:
+            message = worker.receive()
+        finally:
+            timer.cancel()
         if message is None:
+            self.close()
+            if worker.killed_because:
+                raise SpecError(worker.killed_because, file=self.file, key="trial.function")
             raise SpecError(f"a worker process could not start the trial function: it {worker.exit_note()}")
         if message.get("op") == "error":
             self.close()
-            raise SpecError(message["error"], key="trial.function")
+            raise SpecError(message["error"], file=self.file, key="trial.function")
         worker.ready = True
 
     def _worker(self, slot: int) -> _Worker:

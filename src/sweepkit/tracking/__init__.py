@@ -74,13 +74,13 @@ def replay(spec: Spec, study: optuna.Study, trackers: list[Tracker], result: Swe
 
     Used by tests, and to copy a sweep that ran without tracking into MLflow or W&B later.
     """
-    from sweepkit.results._records import DISCARDED, INFEASIBLE, own_state
+    from sweepkit.trial_state import state_of
 
     by_number = {t.number: t for t in result.trials}
     for tracker in trackers:
         tracker.sweep_started(spec, study)
     for frozen in study.get_trials(deepcopy=False):
-        if not frozen.state.is_finished() or own_state(frozen) in (DISCARDED, INFEASIBLE):
+        if not state_of(frozen).counts_toward_budget:  # as live: trials that never ran or run again
             continue
         if frozen.number in by_number:
             for tracker in trackers:

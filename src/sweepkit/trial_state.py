@@ -1,0 +1,153 @@
+"""A trial's state as sweepkit names it, and every attribute sweepkit keeps on a trial in the store.
+
+Optuna knows five states (COMPLETE, PRUNED, FAIL, RUNNING, WAITING); sweepkit needs three more, kept inside
+Optuna's so that any Optuna tool still reads the store: INFEASIBLE is told PRUNED, DISCARDED and INTERRUPTED
+are told FAIL, each marked in the trial's `sweepkit` user attr. Every package reads and writes them through
+this module only, and two rules here keep a mark from ever landing on the wrong trial:
+
+- a mark counts only on a trial told the Optuna state it stands for (a COMPLETE trial is complete, whatever
+  an older store marked on it), and
+- a point queued again (a retry, a discarded point put back) carries its history (`retry_of`, `retries`),
+  never the mark, the error or the results of the trial it came from (`requeued`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Protocol, TypedDict
+
+from optuna.trial import TrialState
+
+ATTR = "sweepkit"  # the user attr (of a study and of each trial) holding sweepkit's own metadata
+BEAT = "sweepkit:beat"  # a running trial's system attr: its run's heartbeat {"owner": "host:pid", "n": count}
+CONSTRAINT = "sweepkit"  # the Optuna constraint an infeasible point violates (samplers learn to avoid it)
+FIXED_PARAMS = "fixed_params"  # Optuna's own system attr: the params a queued (enqueued) trial will run with
+RETRAIN_ATTR = "sweepkit.retrain_of"  # a retrain sweep's study user attr: which sweep and trial it repeats
+
+
+class State(StrEnum):
+    """What `status`, `ls`, the outputs and the report call a trial's state."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAILED = "FAILED"
+    INTERRUPTED = "INTERRUPTED"  # cut short (Ctrl+C, --until, its worker lost): runs again, same params
+    INFEASIBLE = "INFEASIBLE"  # broke a constraint: never ran (Optuna PRUNED + a violated constraint)
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"  # queued: a retry, or a point chosen to run next
+    DISCARDED = "DISCARDED"  # asked for but never run (a repeated point, over budget): left out of results
+
+    @property
+    def told_as(self) -> TrialState:
+        """The Optuna state a trial of this state is told (and must have for its mark to count)."""
+        return _TOLD_AS[self]
+
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Trials that ran to an end. Infeasible and discarded ones cost nothing; interrupted ones are retried."""
+        return self in (State.COMPLETE, State.PRUNED, State.FAILED)
+
+
+_TOLD_AS = {
+    State.COMPLETE: TrialState.COMPLETE,
+    State.PRUNED: TrialState.PRUNED,
+    State.FAILED: TrialState.FAIL,
+    State.RUNNING: TrialState.RUNNING,
+    State.WAITING: TrialState.WAITING,
+    State.INFEASIBLE: TrialState.PRUNED,
+    State.INTERRUPTED: TrialState.FAIL,
+    State.DISCARDED: TrialState.FAIL,
+}
+_OPTUNA = {
+    TrialState.COMPLETE: State.COMPLETE,
+    TrialState.PRUNED: State.PRUNED,
+    TrialState.FAIL: State.FAILED,
+    TrialState.RUNNING: State.RUNNING,
+    TrialState.WAITING: State.WAITING,
+}
+MARKS = (State.INFEASIBLE, State.INTERRUPTED, State.DISCARDED)  # the states sweepkit marks on top of Optuna's
+
+
+class TrialAttrs(TypedDict, total=False):
+    """The keys of a trial's `sweepkit` user attr."""
+
+    state: str  # one of MARKS, written by `marked` only
+    error: str  # why it failed, was interrupted, infeasible or discarded
+    traceback: str
+    reason: str  # why it was pruned
+    metrics: dict[str, Any]
+    resources: dict[str, Any]  # CPU, memory and GPU use while it ran
+    worker: str  # "host:pid/slot"
+    params: dict[str, Any]  # the flat params, when Optuna's internal ones can't be decoded
+    retry_of: int  # the trial it runs again
+    retries: int  # how many times its point was lost already
+
+
+class _HasUserAttrs(Protocol):
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+
+class _StoredTrial(_HasUserAttrs, Protocol):
+    @property
+    def state(self) -> TrialState: ...
+
+
+def attrs_of(trial: _HasUserAttrs) -> TrialAttrs:
+    """The trial's `sweepkit` attr (a live `optuna.Trial` or a stored `FrozenTrial`); empty when none."""
+    attrs = trial.user_attrs.get(ATTR)
+    return attrs if isinstance(attrs, dict) else {}  # type: ignore[return-value]
+
+
+def state_of(trial: _StoredTrial) -> State:
+    """The state as sweepkit names it. A mark counts only where Optuna agrees (see the module's rules)."""
+    marked = attrs_of(trial).get("state")
+    if marked in MARKS and _TOLD_AS[State(marked)] == trial.state:
+        return State(marked)
+    return _OPTUNA[trial.state]
+
+
+def counts_toward_budget(trial: _StoredTrial) -> bool:
+    return state_of(trial).counts_toward_budget
+
+
+def marked(attrs: Mapping[str, Any], state: State, error: str) -> TrialAttrs:
+    """`attrs` with a mark and its reason, ready to write before telling the study `state.told_as`."""
+    assert state in MARKS, state
+    return {**attrs, "state": state.value, "error": error}  # type: ignore[typeddict-item]
+
+
+def unmarked(attrs: Mapping[str, Any], error: str) -> TrialAttrs:
+    """`attrs` of a trial that really failed (a lost one out of retries): no mark, its reason."""
+    out = {k: v for k, v in attrs.items() if k != "state"}
+    return {**out, "error": error}  # type: ignore[typeddict-item]
+
+
+def requeued(attrs: Mapping[str, Any], *, retry_of: int | None = None, retries: int | None = None) -> TrialAttrs:
+    """The attrs a point queued again starts with: its history only, never its old trial's mark or results."""
+    out: TrialAttrs = {}
+    if retry_of is not None or "retry_of" in attrs:
+        out["retry_of"] = int(retry_of if retry_of is not None else attrs["retry_of"])
+    tries = retries if retries is not None else attrs.get("retries", 0)
+    if tries:
+        out["retries"] = int(tries)
+    return out
+
+
+__all__ = [
+    "ATTR",
+    "BEAT",
+    "CONSTRAINT",
+    "FIXED_PARAMS",
+    "MARKS",
+    "RETRAIN_ATTR",
+    "State",
+    "TrialAttrs",
+    "attrs_of",
+    "counts_toward_budget",
+    "marked",
+    "requeued",
+    "state_of",
+    "unmarked",
+]
