@@ -477,6 +477,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from sweepkit.sweep import join
 
     _agent_finds(args.name, _store(args))
+    here = str(Path.cwd())  # the trial's module where the agent runs, as `run --function` and `python -m` find it
+    if here not in sys.path:
+        sys.path.append(here)
     return _sweep(args, join, args.name, count=args.count)
 
 
@@ -484,13 +487,14 @@ def _agent_finds(name: str, store: Any) -> None:
     """An agent started in another folder than the sweep looks in another embedded store: say which file it
     read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
     from sweepkit.errors import UsageError, did_you_mean
+    from sweepkit.spec._names import folder_name
     from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
 
     path = store.journal_path
     if path is None:
         return  # a database or Redis: the store's own message lists its sweeps
     names = store.names()
-    if name in names:
+    if name in names or folder_name(name) in names:  # by its name or its label
         return
     held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
     hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
@@ -671,9 +675,11 @@ def cmd_rm(args: argparse.Namespace) -> int:
     folder = Path(output) if output else None
     ours = folder is not None and folder.parent.name == "sweeps"
     if ours and folder is not None:  # sweeps/NAME, or sweeps/NAME.N where --fresh moved an older one
-        folder = folder.parent / args.name
+        folder = folder.parent / study.study_name
         ours = folder.is_dir()
-    what = f"sweep {args.name} ({trials} trials) in {store.describe()}" + (f" and the folder {folder}" if ours else "")
+    what = f"sweep {study.study_name} ({trials} trials) in {store.describe()}" + (
+        f" and the folder {folder}" if ours else ""
+    )
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"sweepkit rm asks before deleting {what}: pass --yes to delete without asking")
@@ -681,7 +687,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("sweepkit: nothing deleted", file=sys.stderr)
             return EXIT_OK
-    store.delete(args.name)
+    store.delete(study.study_name)
     if ours and folder is not None:
         shutil.rmtree(folder)
     print(f"sweepkit: deleted {what}", file=sys.stderr)

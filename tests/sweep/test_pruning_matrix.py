@@ -107,19 +107,19 @@ FUNCTION_CASES: dict[str, Case] = {
     "native-patient": Case(native({"type": "patient", "patience": 2}), R0, {1: 6, 3: 6}, "patient", PATIENT),
     "native-wilcoxon": Case(native({"type": "wilcoxon", "p_threshold": 0.1}), R0, WILCOXON_PRUNED, "wilcoxon"),
     # the Hydra + MLflow workflow: hpo.pruner
-    "seed001-hpo-median": Case(
+    "hydra-hpo-median": Case(
         {"hpo": {"study": {"study_name": STUDY, "direction": "minimize"}, "sampler": {"type": "random", "seed": 0},
                  "search_space": SEARCH, "pruner": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 3}}},
         R0, MEDIAN_PRUNED, "median",
     ),
     # the `hyperopt:` workflow: optuna_pruner (no warm-up: the median prunes from step 0), asha_* keys, epochs_per_trial
-    "seed002-optuna-median": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="median",
+    "hyperopt-optuna-median": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="median",
                                            optuna_n_startup_trials=5), R0, {n: 0 for n in MEDIAN_PRUNED}, "median"),
-    "seed002-optuna-hyperband": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="hyperband",
+    "hyperopt-optuna-hyperband": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="hyperband",
                                               epochs_per_trial=9), R1, HYPERBAND_PRUNED, "hyperband"),
-    "seed002-optuna-none": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="none"), R0, {},
+    "hyperopt-optuna-none": Case(hyperopt(strategy="optuna", optuna_sampler="Random", optuna_pruner="none"), R0, {},
                                 "none"),
-    "seed002-asha-keys": Case(hyperopt(strategy="asha", asha_max_t=9, asha_grace_period=1, asha_reduction_factor=3),
+    "hyperopt-asha-keys": Case(hyperopt(strategy="asha", asha_max_t=9, asha_grace_period=1, asha_reduction_factor=3),
                               R1, ASHA_PRUNED, "successive_halving"),
     # Ray Tune: scheduler
     "ray-asha": Case({"scheduler": {"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3},
@@ -140,7 +140,7 @@ FUNCTION_CASES: dict[str, Case] = {
     "strategy-combined": Case({"strategy": {"name": "combined", "seed": 0}, "budget": {"steps": 9}}, R1, ASHA_PRUNED,
                               "forecast"),
     # the `hyperopt:` workflow's combined with its asha_* keys: the scheduler's ASHA (Optuna's), with TPE
-    "seed002-combined-asha-keys": Case(hyperopt(strategy="combined", optuna_sampler="TPE", asha_max_t=9,
+    "hyperopt-combined-asha-keys": Case(hyperopt(strategy="combined", optuna_sampler="TPE", asha_max_t=9,
                                                 asha_grace_period=1, asha_reduction_factor=3),
                                        R1, ASHA_PRUNED, "successive_halving"),
     "strategy-optuna": Case({"strategy": {"name": "optuna", "seed": 0}, "budget": {"steps": 9}}, R1, {}, "none"),

@@ -413,6 +413,31 @@ def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: 
         ex.close()
 
 
+def test_a_program_that_never_logs_the_metric_says_so_on_ray(cluster: Cluster, tmp_path: Path) -> None:
+    """The engine stops a sweep whose metric no trial ever gave: on Ray it must get the same error type."""
+    from sweepkit.sweep._function import MetricMissing
+    from sweepkit.sweep._ray import build_ray_executor
+
+    spec = load_spec(
+        {
+            "name": "prog-typo",
+            "trial": {"program": "prog.py"},
+            "metric": {"name": "los"},
+            "parameters": {"x": [1, 2]},
+            "output": str(tmp_path / "out"),
+            "resources": {"backend": "ray", "ray_address": cluster.address, "max_concurrent": 1},
+        },
+        cwd=cluster.code,
+    )
+    ex = build_ray_executor(spec, workdir=tmp_path)
+    try:
+        study = optuna.create_study()
+        with pytest.raises(MetricMissing, match="loss"):
+            ex.call(0, {"x": 2}, context_for(study, {}))
+    finally:
+        ex.close()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

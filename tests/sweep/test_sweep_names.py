@@ -10,6 +10,7 @@ import pytest
 
 from sweepkit.cli import main
 from sweepkit.spec import load_spec
+from sweepkit.store import Store
 
 TRAIN = "def objective(params):\n    return params['x']\n"
 SWEEP = """\
@@ -71,6 +72,14 @@ def test_a_name_with_a_slash_is_a_label_with_a_safe_folder(project: Path, capsys
     assert code == 0, err
     assert sorted(p.name for p in (project / "sweeps").iterdir()) == [safe, f"{safe}.1"]
     assert _cli(capsys, "status", f"{safe}.1")[0] == 0
+
+    # An agent joins by the label (nothing is left to run), and rm deletes by it: the sweep and its folder.
+    code, _, err = _cli(capsys, "agent", label, "-q")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "rm", label, "--yes")
+    assert code == 0, err
+    assert [p.name for p in (project / "sweeps").iterdir()] == [f"{safe}.1"]
+    assert Store(cwd=project).names() == [f"{safe}.1"]
 
 
 def test_two_labels_that_differ_only_in_unsafe_characters_get_two_folders(project: Path) -> None:

@@ -182,7 +182,7 @@ def fig_history(data: ReportData) -> go.Figure | str:
         floor = float(valued.min() / 1.3)
     else:
         floor = float(valued.min() - 0.04 * (valued.max() - valued.min() or 1.0))
-    for state in ("FAILED", "INFEASIBLE"):
+    for state in ("FAILED", "INTERRUPTED", "INFEASIBLE"):
         mask = data.state == state
         if mask.any():
             s = STATES[state]

@@ -166,8 +166,8 @@ def draw_history(data: ReportData) -> Figure | str:
 
 
 def _no_value_marks(ax: object, data: ReportData, size: float) -> None:
-    """Failed and infeasible trials have no value: a row of marks along the bottom edge, in the legend."""
-    for state in ("FAILED", "INFEASIBLE"):
+    """Failed, interrupted and infeasible trials have no value: a row of marks along the bottom edge, in the legend."""
+    for state in ("FAILED", "INTERRUPTED", "INFEASIBLE"):
         mask = data.state == state
         if mask.any():
             s = STATES[state]

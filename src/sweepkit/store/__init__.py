@@ -180,8 +180,8 @@ class Store:
 
     def delete(self, name: str) -> None:
         """Delete a sweep and its trials from the store (`sweepkit rm`): Optuna's `delete_study`."""
-        self.load(name)  # an unknown name: UsageError listing the sweeps there
-        optuna.delete_study(study_name=name, storage=self.storage)
+        study = self.load(name)  # an unknown name: UsageError listing the sweeps there; a label: its sweep
+        optuna.delete_study(study_name=study.study_name, storage=self.storage)
 
     def archive(self, name: str) -> str:
         """Keep an existing sweep under `name.N` (for --fresh): nothing is silently deleted."""

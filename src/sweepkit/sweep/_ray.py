@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweepkit._callable import resolve_function, wants_trial
 from sweepkit.errors import SpecError, TrialPruned, UsageError
-from sweepkit.sweep._function import TrialError, _plain
+from sweepkit.sweep._function import MetricMissing, TrialError, _plain
 from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _UserError
 
 if TYPE_CHECKING:
@@ -183,6 +183,8 @@ def _run_trial(
         return {"end": "interrupted", "message": str(exc)}
     except _RelayLost as exc:
         return {"end": "lost", "message": f"{exc} (on {_where()})"}
+    except MetricMissing as exc:  # a program that never logged the metric: the driver may stop the sweep
+        return {"end": "metric_missing", "message": str(exc), "metrics": _plain_result(trial.metrics)}
     except TrialError as exc:
         return {"end": "trial_error", "message": str(exc), "metrics": _plain_result(trial.metrics)}
     except SpecError as exc:  # the function could not be imported on this node
@@ -544,6 +546,8 @@ class RayExecutor:
         if end == "lost":
             self._relay_died(launch.relay)
             raise WorkerLost(f"worker lost: {outcome.get('message')}")
+        if end == "metric_missing":
+            raise MetricMissing(outcome.get("message") or "the trial never gave the metric")
         if end == "trial_error":
             raise TrialError(outcome.get("message") or "the trial failed")
         raise _UserError(outcome.get("message") or "the trial failed", outcome.get("traceback"))
