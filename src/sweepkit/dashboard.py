@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import signal
 import socket
 import sys
@@ -44,18 +45,23 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _forbidden(start_response: Callable[..., Any], reason: str) -> list[bytes]:
+    """A 403 whose JSON body says why, so the browser's network panel shows what to do."""
+    body = json.dumps({"reason": reason}).encode()
+    start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def read_only(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """The WSGI app with every request that would change the store answered 403 (with the reason shown)."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET").upper() in _READ_METHODS:
             return app(environ, start_response)
-        body = (
-            b'{"reason": "this sweepkit dashboard is read-only: restart it with --allow-edits '
-            b'to change sweeps from the browser"}'
+        return _forbidden(
+            start_response,
+            "this sweepkit dashboard is read-only: restart it with --allow-edits to change sweeps from the browser",
         )
-        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
 
     return guarded
 
@@ -86,12 +92,11 @@ def host_checked(app: Callable[..., Iterable[bytes]], host: str) -> Callable[...
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if _host_name(environ.get("HTTP_HOST", "")) in allowed:
             return app(environ, start_response)
-        body = (
-            b'{"reason": "this sweepkit dashboard answers only requests addressed to localhost, 127.0.0.1 or '
-            b'[::1] (or the address given with --host)"}'
+        return _forbidden(
+            start_response,
+            "this sweepkit dashboard answers only requests addressed to localhost, 127.0.0.1 or [::1] "
+            "(or the address given with --host)",
         )
-        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
 
     return guarded
 

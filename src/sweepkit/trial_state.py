@@ -80,6 +80,7 @@ class TrialAttrs(TypedDict, total=False):
     resources: dict[str, Any]  # CPU, memory and GPU use while it ran
     worker: str  # "host:pid/slot"
     params: dict[str, Any]  # the flat params, when Optuna's internal ones can't be decoded
+    steps: int  # steps a pruned program really ran (it may go on past the report the pruner judged)
     retry_of: int  # the trial it runs again
     retries: int  # how many times its point was lost already
 
