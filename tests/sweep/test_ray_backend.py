@@ -386,21 +386,26 @@ def test_a_function_trial_times_out(cluster: Cluster, tmp_path: Path) -> None:
         ex.close()
 
 
-def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: Path) -> None:
+def _program_executor(cluster: Cluster, tmp_path: Path, metric: str) -> Any:
+    """A Ray executor for `prog.py` (it reports loss 6 then 5 for x=2), one trial at a time."""
     from sweepkit.sweep._ray import build_ray_executor
 
     spec = load_spec(
         {
             "name": "prog",
             "trial": {"program": "prog.py"},
-            "metric": {"name": "loss"},
+            "metric": {"name": metric},
             "parameters": {"x": [1, 2]},
             "output": str(tmp_path / "out"),
             "resources": {"backend": "ray", "ray_address": cluster.address, "max_concurrent": 1},
         },
         cwd=cluster.code,
     )
-    ex = build_ray_executor(spec, workdir=tmp_path)
+    return build_ray_executor(spec, workdir=tmp_path)
+
+
+def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: Path) -> None:
+    ex = _program_executor(cluster, tmp_path, "loss")
     try:
         assert ex.slots == 1
         study = optuna.create_study()
@@ -416,20 +421,8 @@ def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: 
 def test_a_program_that_never_logs_the_metric_says_so_on_ray(cluster: Cluster, tmp_path: Path) -> None:
     """The engine stops a sweep whose metric no trial ever gave: on Ray it must get the same error type."""
     from sweepkit.sweep._function import MetricMissing
-    from sweepkit.sweep._ray import build_ray_executor
 
-    spec = load_spec(
-        {
-            "name": "prog-typo",
-            "trial": {"program": "prog.py"},
-            "metric": {"name": "los"},
-            "parameters": {"x": [1, 2]},
-            "output": str(tmp_path / "out"),
-            "resources": {"backend": "ray", "ray_address": cluster.address, "max_concurrent": 1},
-        },
-        cwd=cluster.code,
-    )
-    ex = build_ray_executor(spec, workdir=tmp_path)
+    ex = _program_executor(cluster, tmp_path, "los")
     try:
         study = optuna.create_study()
         with pytest.raises(MetricMissing, match="loss"):
