@@ -22,6 +22,7 @@ import yaml
 from sweepkit.cli import main
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
+from tests.cli_run import cli as _cli
 
 TRAIN = """
 def objective(params):
@@ -67,12 +68,6 @@ def _write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(text).lstrip())
     return path
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 
 import sweepkit
 from sweepkit import SpecError
-from sweepkit.cli import main
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
 from sweepkit.sweep import early_stopping, prepare
+from tests.cli_run import cli as _cli
 
 # -- the files ---------------------------------------------------------------------------------------------
 
@@ -244,12 +244,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     _write(tmp_path, "scripts/train.py", SCRIPT)
     yield tmp_path
     sys.modules.pop("guidetrain", None)
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _results(folder: Path) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sweepkit.cli import main
+from tests.cli_run import cli as _cli
 
 SWEEP = """\
 program: train.py
@@ -41,13 +41,6 @@ with open(os.path.join(os.environ["SWEEPKIT_TRIAL_DIR"], "seen.json"), "w") as o
     json.dump(seen, out)
 run.log({"loss": float(run.params["model.n_layers"])})
 """
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

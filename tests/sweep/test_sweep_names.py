@@ -11,6 +11,7 @@ import pytest
 from sweepkit.cli import main
 from sweepkit.spec import load_spec
 from sweepkit.store import Store
+from tests.cli_run import cli as _cli
 
 TRAIN = "def objective(params):\n    return params['x']\n"
 SWEEP = """\
@@ -20,13 +21,6 @@ run_cap: 2
 parameters:
   x: {{min: 0.0, max: 1.0}}
 """
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

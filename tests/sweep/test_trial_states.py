@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 import sweepkit
-from sweepkit.cli import main
 from sweepkit.progress import Progress
 from sweepkit.results._stored import load_result
 from sweepkit.spec import load_spec
@@ -20,6 +19,7 @@ from sweepkit.sweep import _open_study, early_stopping, prepare
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._runner import _WAIT, Engine
 from sweepkit.trial_state import ATTR, State, counts_toward_budget, state_of
+from tests.cli_run import cli as _cli
 
 
 def _shared_engine(workdir: Path, spec: dict[str, Any], run: str) -> Engine:
@@ -99,12 +99,6 @@ budget: {trials: 3}
 parameters:
   x: {min: 0.0, max: 1.0}
 """
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_ctrl_c_shows_the_trial_interrupted_and_resume_runs_its_params(
