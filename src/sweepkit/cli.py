@@ -580,13 +580,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
     from sweepkit.resources import format_resources
 
+    from sweepkit.results._folds import fold_values, folds_text, violations
+
     shown = result.trials[-args.last :]
     used = any(t.resources for t in shown)  # CPU, memory and GPU use, where trials were monitored
-    table = Table("trial", "state", "value", "seconds", *(["resources"] if used else []), "params / error")
+    folds = {t.number: fold_values(t, result.metric) for t in shown}  # cross-validation: each fold's value
+    head = ["trial", "state", "value", "seconds", *(["resources"] if used else [])]
+    table = Table(*head, *(["folds"] if any(folds.values()) else []), "params / error")
     for t in shown:
         detail = t.error or t.reason or _params(t.params)
+        if not t.feasible:
+            detail = f"infeasible: {violations(t.constraints)}; {detail}"
         seconds = f"{t.duration:.1f}" if t.duration else "-"
         extra = [format_resources(t.resources) or "-"] if used else []
+        extra += [folds_text(folds[t.number] or []) or "-"] if any(folds.values()) else []
         table.add_row(str(t.number), t.state, _fmt(t.value), seconds, *extra, detail)
     console.print(table)
     return EXIT_OK

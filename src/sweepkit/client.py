@@ -305,6 +305,40 @@ class Run:
         if self.should_stop():
             raise TrialPruned(f"trial {self.trial} was asked to stop (the stop file {self._stop_file} exists)")
 
+    def log_fold(self, k: int, metrics: Mapping[str, Any] | float) -> None:
+        """Report cross-validation fold `k` (0, 1, ...): a mapping holding the sweep's metric (and any others),
+        or the metric's value alone. The runner shows the fold's value to the pruner at step `k`, keeps every
+        fold's values with the trial, and makes the objective `metric.fold_aggregation` of the folds (unless the
+        program also logs the metric itself with `log`). Raises TrialPruned once the runner asked it to stop."""
+        from sweepkit._folds import fold_index
+
+        row: dict[str, Any] = {"event": "fold", "fold": fold_index(k)}
+        if isinstance(metrics, Mapping):
+            row["metrics"] = {str(name): _jsonable(value, str(name)) for name, value in metrics.items()}
+        else:
+            row["value"] = _jsonable(metrics, f"fold {k}")
+        if self._fd is None:
+            values = row.get("metrics", {"value": row.get("value")})
+            print(f"fold {row['fold']}: " + " ".join(f"{n}={_shown(v)}" for n, v in values.items()), flush=True)
+        else:
+            self._say_stop_check()
+            self._write(row)
+        if self.should_stop():
+            raise TrialPruned(f"trial {self.trial} was asked to stop (the stop file {self._stop_file} exists)")
+
+    def constraint(self, name: str, value: float) -> None:
+        """A constraint the trial measured, as Optuna counts them: ≤ 0 feasible, > 0 violated by that much
+        (`run.constraint("memory_gb", peak - 8)`). A trial violating one completes with its value but is never
+        the sweep's best, and the strategy learns to avoid its region. The last value given for a name counts."""
+        from sweepkit._folds import constraint_value
+
+        key, number = constraint_value(name, value)
+        row = {"event": "constraint", "name": key, "value": _jsonable(number, key)}
+        if self._fd is None:
+            print(f"constraint {key}: {_shown(number)} ({'violated' if number > 0 else 'feasible'})", flush=True)
+        else:
+            self._write(row)
+
     def finish(self) -> None:
         """Mark the end of reporting with {"event": "finish"}. Safe to call twice; atexit calls it too."""
         with self._lock:

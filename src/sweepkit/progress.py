@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from sweepkit.results._folds import violations
 from sweepkit.results import SweepResult, TrialRecord, steps_line
 from sweepkit.space import flatten
 from sweepkit.spec._units import format_duration
@@ -83,10 +84,11 @@ class Progress:
             self.counts[rec.state] = self.counts.get(rec.state, 0) + 1
         if best is not None:
             self.best = best
-        elif rec.state == "COMPLETE" and rec.value is not None and self._better(rec):
+        elif rec.state == "COMPLETE" and rec.value is not None and rec.feasible and self._better(rec):
             self.best = rec
         if not self.quiet and (not self.live_mode or self.verbose):
             extra = f" ({rec.error or rec.reason})" if rec.error or rec.reason else ""
+            extra += "" if rec.feasible else f" (infeasible: {violations(rec.constraints)})"
             best = _value(self.best.value if self.best else None)
             self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
         self._refresh()

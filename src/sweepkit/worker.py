@@ -5,9 +5,12 @@ module level) N times, not once per trial.
 Started by `sweep/_slots.py` as `python -m sweepkit.worker IN_FD OUT_FD`; it speaks JSON lines on two
 pipes of its own (stdout and stderr stay the user's). It imports nothing heavy of ours: no Optuna.
 
-    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep"} | {"op": "decision", "prune"}
-    worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "done", "result", "metrics"}
+    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric"} | {"op": "decision", "prune"}
+    worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "fold", "fold", "metrics"}
+                     | {"op": "constraint", "name", "value"} (no answer) | {"op": "done", "result", "metrics"}
                      | {"op": "pruned", "message", "metrics"} | {"op": "error", "error", "traceback", "metrics"}
+
+A "report" and a "fold" wait for the pruner's "decision".
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from sweepkit._folds import FoldsAndConstraints
 from sweepkit.errors import SweepkitError, TrialPruned
 
 TRACEBACK_LINES = 25
@@ -60,8 +64,8 @@ class _Link:
         return json.loads(line)
 
 
-class WorkerTrial:
-    """The `trial` a function gets in a worker: `report` asks the sweep's pruner in the parent."""
+class WorkerTrial(FoldsAndConstraints):
+    """The `trial` a function gets in a worker: `report` and `report_fold` ask the sweep's pruner in the parent."""
 
     def __init__(self, link: _Link, message: dict[str, Any]) -> None:
         self._link = link
@@ -69,15 +73,25 @@ class WorkerTrial:
         self.params: dict[str, Any] = message["params"]
         self.sweep: str = message["sweep"]
         self.max_steps: int | None = message.get("max_steps")
+        self.fold_metric = message.get("metric") or self.fold_metric
         self.metrics: dict[str, Any] = {}
         self._pruned = False
 
     def report(self, value: float, step: int) -> None:
-        self._link.send({"op": "report", "value": float(value), "step": int(step)})
+        self._ask({"op": "report", "value": float(value), "step": int(step)}, step)
+
+    def _ask(self, message: dict[str, Any], step: int) -> None:
+        self._link.send(message)
         reply = self._link.receive()
         if reply.get("prune"):
             self._pruned = True
             raise TrialPruned(f"pruned at step {step}")
+
+    def _fold_reported(self, fold: int, values: dict[str, float]) -> None:
+        self._ask({"op": "fold", "fold": fold, "metrics": values}, fold)
+
+    def _constraint_set(self, name: str, value: float) -> None:
+        self._link.send({"op": "constraint", "name": name, "value": value})
 
     def should_prune(self) -> bool:
         return self._pruned

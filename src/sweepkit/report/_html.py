@@ -32,6 +32,7 @@ from sweepkit.report._data import (
     ran,
     spread,
 )
+from sweepkit.report._folds import folds_table
 from sweepkit.report._png import parallel_columns
 from sweepkit.report._style import BEST, BEST_SO_FAR, CURVE_ORDER, STATES
 from sweepkit.report._text import TOP_K, fmt, resource_rows, time_rows
@@ -610,7 +611,7 @@ def write_html(data: ReportData, path: Path, files: list[str]) -> None:
     parts.append(_kv_table(overview))
     nav = ['<a href="#summary">summary</a>']
     figures = []
-    for key, title, about, build in FIGURES:
+    for key, title, about, build in FIGURES + _fold_figure(data):
         try:
             fig = build(data)
         except Exception as exc:  # one figure failing never costs the page
@@ -621,6 +622,8 @@ def write_html(data: ReportData, path: Path, files: list[str]) -> None:
             body = f'<p class="empty">{html.escape(fig)}</p>'
         else:
             body = to_html(fig, full_html=False, include_plotlyjs=False, config=CONFIG, div_id=f"fig-{key}")
+        if key == "folds":
+            body += folds_table(data)
         if key == "importance" and data.importance.values:
             body += "".join(f'<p class="about">note: {html.escape(n)}</p>' for n in data.importance.notes)
         figures.append(f'<section id="{key}"><h2>{title}</h2><p class="about">{html.escape(about)}</p>{body}</section>')
@@ -644,6 +647,19 @@ def write_html(data: ReportData, path: Path, files: list[str]) -> None:
     parts.append(f"<footer>Written by sweepkit report at {made} UTC, next to: {listed}.</footer>")
     page = _PAGE.format(title=html.escape(f"sweep {r.name}: report"), plotly=get_plotlyjs(), body="\n".join(parts))
     atomic_write(path, page)
+
+
+def _fold_figure(data: ReportData) -> list[tuple[str, str, str, Callable[[ReportData], go.Figure | str]]]:
+    """The cross-validation section, for a sweep whose trials reported folds."""
+    from sweepkit.report._folds import fig_folds, has_folds
+
+    if not has_folds(data):
+        return []
+    about = (
+        "The metric in each cross-validation fold: the best complete trials, pruned ones up to the fold that "
+        "stopped them, and (dashed) complete ones that violated a constraint they reported."
+    )
+    return [("folds", "Folds", about, fig_folds)]
 
 
 def _empty(data: ReportData) -> str:

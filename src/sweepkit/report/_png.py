@@ -550,8 +550,11 @@ FIGURES: dict[str, tuple[str, Callable[[ReportData], Figure | str]]] = {
 def write_pngs(data: ReportData, folder: Path) -> list[Path]:
     """Every figure as `<name>.png`. A figure that fails to draw becomes an image saying so (and a note),
     so one bad figure never costs the others or the run's results."""
+    from sweepkit.report._folds import draw_folds, has_folds
+
     written = []
-    for name, (title, draw) in FIGURES.items():
+    figures = {**FIGURES, **({"folds": ("Folds", draw_folds)} if has_folds(data) else {})}  # cross-validation
+    for name, (title, draw) in figures.items():
         try:
             fig = draw(data)
         except Exception as exc:

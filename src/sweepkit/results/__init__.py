@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from sweepkit.results._folds import csv_cells, summary_fields
 from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
@@ -61,7 +62,7 @@ class SweepResult:
 
     @property
     def best_trial(self) -> TrialRecord | None:
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None and t.feasible]
         if not done:
             return None
         pick = max if self.goal == "maximize" else min
@@ -88,7 +89,7 @@ class SweepResult:
         return sum(n for state, n in self.counts.items() if State(state).counts_toward_budget)
 
     def top(self, k: int = 5) -> list[TrialRecord]:
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None and t.feasible]
         return sorted(done, key=lambda t: t.value or 0.0, reverse=self.goal == "maximize")[:k]
 
     def summary(self) -> dict[str, Any]:
@@ -109,6 +110,7 @@ class SweepResult:
             "dialect": self.dialect,
             "steps": self.steps,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            **summary_fields(self),  # the best trial's folds; trials a constraint they reported ruled out
             **self.extra,
         }
 
@@ -164,7 +166,7 @@ def trials_csv(result: SweepResult) -> str:
     metric_cols: dict[str, None] = {}
     for t in result.trials:
         params = flatten(t.params)
-        metrics = {k: v for k, v in t.metrics.items() if not isinstance(v, list | dict)}
+        metrics = {k: v for k, v in t.metrics.items() if not isinstance(v, list | dict)} | csv_cells(t)
         param_cols.update(dict.fromkeys(params))
         metric_cols.update(dict.fromkeys(metrics))
         rows.append((t, params, metrics))

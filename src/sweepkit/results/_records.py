@@ -11,7 +11,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.space import SearchSpace, nest
-from sweepkit.trial_state import FIXED_PARAMS, State, attrs_of, state_of
+from sweepkit.trial_state import CONSTRAINT, FIXED_PARAMS, State, attrs_of, state_of
 
 
 @dataclass
@@ -33,6 +33,13 @@ class TrialRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
     steps: int | None = None  # training steps it spent (steps_spent); None when it reported no step
+    # Constraints the trial reported (`trial.set_constraint`, `run.constraint`): ≤ 0 feasible, > 0 violated.
+    constraints: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        """False when the trial violated a constraint it reported: it keeps its value but is never the best."""
+        return all(v <= 0 for v in self.constraints.values())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -52,6 +59,7 @@ class TrialRecord:
             "resources": self.resources,
             "worker": self.worker,
             "steps": self.steps,
+            **({"constraints": self.constraints, "feasible": self.feasible} if self.constraints else {}),
         }
 
 
@@ -116,4 +124,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         resources=dict(attrs.get("resources") or {}),
         worker=attrs.get("worker"),
         steps=_steps(attrs.get("steps"), trial),
+        constraints={k: v for k, v in trial.constraints.items() if k != CONSTRAINT},
     )

@@ -73,6 +73,7 @@ class Channel:
         self.path = path
         self.warn = warn
         self.stop_check = False  # the program said it checks the stop file
+        self.events: list[dict[str, Any]] = []  # "fold" and "constraint" lines not yet handled, in order
         self._offset = 0
         self._partial = b""
 
@@ -100,6 +101,8 @@ class Channel:
                 continue
             if "event" in row:  # protocol events, never metrics
                 self.stop_check = self.stop_check or row["event"] == "stop_check"
+                if row["event"] in ("fold", "constraint"):
+                    self.events.append(row)
                 continue
             step = row.pop("step", None)
             rows.append((step if isinstance(step, int) and not isinstance(step, bool) else None, row))
@@ -283,8 +286,29 @@ class _Execution:
 
     def _poll(self, *, with_wandb: bool) -> None:
         self._absorb(self.channel.poll())
+        self._take_events()
         if with_wandb:
             self._absorb(self.wandb.poll())
+
+    def _take_events(self) -> None:
+        """The folds and constraints the program reported (`run.log_fold`, `run.constraint`), handed to the
+        trial as a function's `report_fold` and `set_constraint` are: a fold goes to the pruner."""
+        events, self.channel.events = self.channel.events, []
+        pruned: TrialPruned | None = None
+        for row in events:
+            kind = row["event"]
+            try:
+                if kind == "constraint":
+                    self.trial.set_constraint(row.get("name"), row.get("value"))
+                elif pruned is None:
+                    metrics = row["metrics"] if isinstance(row.get("metrics"), dict) else row.get("value")
+                    self.trial.report_fold(row.get("fold"), metrics)
+            except TrialPruned as exc:
+                pruned = exc
+            except ValueError as exc:  # a malformed line: the program's bug, said as such
+                raise TrialError(f"the program's {kind} line {json.dumps(row)[:200]}: {exc}") from None
+        if pruned is not None:
+            raise pruned
 
     def run(self) -> dict[str, Any]:
         stdout = (self.folder / "stdout.log").open("wb")
@@ -397,6 +421,8 @@ class _Execution:
         series = [v for _, v in self.history.get(metric.name, []) if _number(v) is not None]
         if not series and metric.name in summary:
             series = [summary[metric.name]]
+        if not series and getattr(self.trial, "folds", None):  # the objective comes from its folds
+            return {k: v for k, v in self.last.items() if not k.startswith("_")}
         if not series:
             logged = [key for key in self.last if not key.startswith("_")]
             if logged:

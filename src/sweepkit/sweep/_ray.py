@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit._callable import resolve_function, wants_trial
+from sweepkit._folds import FoldsAndConstraints
 from sweepkit.errors import SpecError, TrialPruned, UsageError
 from sweepkit.sweep._function import MetricMissing, TrialError, _plain
 from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _UserError
@@ -80,11 +81,19 @@ class _RelayLost(Exception):
     """The relay actor died (its node went away): the trial can't be steered, so it is lost, not failed."""
 
 
-class RayTrial:
-    """The `trial` a function gets on a Ray worker: the same face as the engine's TrialContext."""
+class RayTrial(FoldsAndConstraints):
+    """The `trial` a function gets on a Ray worker: the same face as the engine's TrialContext. Its folds go
+    to the driver's pruner as its reports do; its constraints travel back with its outcome."""
 
     def __init__(
-        self, relay: Any, key: int, number: int, params: dict[str, Any], sweep: str, max_steps: int | None
+        self,
+        relay: Any,
+        key: int,
+        number: int,
+        params: dict[str, Any],
+        sweep: str,
+        max_steps: int | None,
+        metric: str | None = None,
     ) -> None:
         self._relay = relay
         self._key = key
@@ -92,6 +101,7 @@ class RayTrial:
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps
+        self.fold_metric = metric or self.fold_metric
         self.metrics: dict[str, Any] = {}
         self.env: dict[str, str] = {}  # Ray itself sets CUDA_VISIBLE_DEVICES for the task's GPUs
         self.cancelled = threading.Event()
@@ -106,7 +116,13 @@ class RayTrial:
 
     def report(self, value: float, step: int) -> None:
         """Tell the driver's pruner; wait for its answer, so a pruned trial stops at this very step."""
-        decision = self._ask(self._relay.report.remote(self._key, float(value), int(step)))
+        self._decide(self._ask(self._relay.report.remote(self._key, float(value), int(step))), step)
+
+    def _fold_reported(self, fold: int, values: dict[str, float]) -> None:
+        value = values[self.fold_metric]
+        self._decide(self._ask(self._relay.report.remote(self._key, value, fold, values)), fold)
+
+    def _decide(self, decision: str | None, step: int) -> None:
         if decision == "pruned":
             raise TrialPruned(f"pruned at step {step}")
         if decision is not None:
@@ -168,17 +184,24 @@ def _run_trial(
     sweep: str,
     max_steps: int | None,
     relay: Any,
+    metric: str | None = None,
 ) -> dict[str, Any]:
     """The Ray task: call the user's function and say how it ended. Every ending is a value, not a raised
     exception, so the driver tells a user's error (a failed trial) from Ray's (a lost worker) for sure."""
     relay.begin.remote(key)
-    trial = RayTrial(relay, key, number, params, sweep, max_steps)
+    trial = RayTrial(relay, key, number, params, sweep, max_steps, metric)
     try:
         fn = _load(payload)
         result = fn(params, trial) if wants_trial(fn) else fn(params)
-        return {"end": "done", "result": _plain_result(result), "metrics": _plain_result(trial.metrics)}
+        return {
+            "end": "done",
+            "result": _plain_result(result),
+            "metrics": _plain_result(trial.metrics),
+            "constraints": trial.constraints,
+        }
     except TrialPruned as exc:
-        return {"end": "pruned", "message": str(exc), "metrics": _plain_result(trial.metrics)}
+        end = {"end": "pruned", "message": str(exc), "metrics": _plain_result(trial.metrics)}
+        return {**end, "constraints": trial.constraints}
     except TrialInterrupted as exc:
         return {"end": "interrupted", "message": str(exc)}
     except _RelayLost as exc:
@@ -198,6 +221,7 @@ def _run_trial(
             "message": f"{type(exc).__name__}: {exc}",
             "traceback": f"on {_where()}:\n{text}",
             "metrics": _plain_result(trial.metrics),
+            "constraints": trial.constraints,
         }
 
 
@@ -210,14 +234,15 @@ class _Relay:
         self._answers: dict[int, Any] = {}  # key → the future the report in flight waits on
         self._decided: dict[int, str] = {}  # key → "pruned" / "interrupted": every later report gets it at once
 
-    async def report(self, key: int, value: float, step: int) -> str | None:
+    async def report(self, key: int, value: float, step: int, fold: dict[str, float] | None = None) -> str | None:
+        """A step's value, or (with `fold`) fold `step`'s metrics; waits for the driver's answer."""
         import asyncio
 
         if key in self._decided:
             return self._decided[key]
         answer = asyncio.get_running_loop().create_future()
         self._answers[key] = answer
-        await _queue(self._reports, key).put(("report", value, step))
+        await _queue(self._reports, key).put(("report", value, step, fold))
         return await answer
 
     async def begin(self, key: int) -> None:
@@ -441,8 +466,9 @@ class RayExecutor:
         relay = self._relay_handle()
         key = next(self._keys)
         ref = self._task.options(name=f"{self.sweep} trial {context.number}").remote(
-            self._payload, key, context.number, params, self.sweep, context.max_steps, relay
-        )
+            self._payload, key, context.number, params, self.sweep, context.max_steps, relay,
+            getattr(context, "fold_metric", None),
+        )  # fmt: skip
         launch = _Launch(ref, key, relay)
         with self._lock:
             self._running[slot] = launch
@@ -475,10 +501,13 @@ class RayExecutor:
                     if item is not None and item[0] == "begin":
                         started = time.monotonic()
                     elif item is not None:
-                        _, value, step = item
+                        _, value, step, fold = item
                         if stop is None:
                             try:
-                                context.report(value, step)
+                                if fold is not None:
+                                    context.report_fold(step, fold)
+                                else:
+                                    context.report(value, step)
                             except TrialPruned as exc:
                                 stop, stop_message = "pruned", str(exc) or f"pruned at step {step}"
                                 deadline = time.monotonic() + self.grace
@@ -529,6 +558,8 @@ class RayExecutor:
                 raise self._ray_error(exc) from None
         if outcome is not None and outcome.get("metrics"):
             context.log(outcome["metrics"])
+        for name, value in ((outcome or {}).get("constraints") or {}).items():
+            context.set_constraint(name, value)
         if stop == "pruned":
             raise TrialPruned(stop_message)
         if stop == "interrupted":

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweepkit._folds import FoldsAndConstraints, fold_lists
 from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
@@ -27,7 +28,8 @@ from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
 from sweepkit.strategy import Strategy
-from sweepkit.sweep._function import MetricMissing, TrialError, read_result
+from sweepkit.sweep._folds import fold_result, write_constraints
+from sweepkit.sweep._function import MetricMissing, TrialError
 from sweepkit.sweep._heartbeat import Heartbeat, owner_id
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._slots import Executor, InProcess, TrialInterrupted, WorkerLost, _UserError
@@ -65,8 +67,9 @@ class Reporter(Protocol):
     def finished(self, result: SweepResult) -> None: ...
 
 
-class TrialContext:
-    """The `trial` handed to `fn(params, trial)`: report progress, learn whether to stop early."""
+class TrialContext(FoldsAndConstraints):
+    """The `trial` handed to `fn(params, trial)`: report progress (steps, or folds with `report_fold`), learn
+    whether to stop early, set constraints it measured (`set_constraint`)."""
 
     def __init__(
         self,
@@ -109,6 +112,10 @@ class TrialContext:
         """The process running the trial (a worker, a program): its CPU, memory and GPU use are sampled."""
         if self._watch is not None:
             self._watch(pid)
+
+    def _fold_reported(self, fold: int, values: dict[str, float]) -> None:
+        self.metrics.update(fold_lists(self.folds, self.fold_metric))  # kept even if this fold prunes it
+        self.report(values[self.fold_metric], fold)
 
 
 @dataclass
@@ -535,6 +542,7 @@ class Engine:
             env=self.slot_envs[slot],
             watch=None,
         )
+        context.fold_metric = self.spec.metric.name
         self._running[slot] = context
         self.stats.started_here += 1
         self.reporter.trial_started(trial.number, context.params)
@@ -562,7 +570,7 @@ class Engine:
         finish: dict[str, Any]
         try:
             result = self.executor.call(slot, context.params, context)
-            value, metrics = read_result(result, self.spec.metric)
+            value, metrics = fold_result(result, self.spec.metric, context.folds)
             finish = {"state": TrialState.COMPLETE, "value": value, "metrics": {**context.metrics, **metrics}}
         except TrialPruned as exc:
             finish = {"state": TrialState.PRUNED, "metrics": {**context.metrics}, "reason": self._why(trial, exc)}
@@ -602,6 +610,7 @@ class Engine:
             tb = traceback.format_exc().rstrip().splitlines()[-TRACEBACK_LINES:]
             error = f"{type(exc).__name__}: {exc}"
             finish = {"state": TrialState.FAIL, "metrics": context.metrics, "error": error, "tb": "\n".join(tb)}
+        write_constraints(trial, context.constraints)
         resources = self._stop_sampler(sampler)
         with self._mutex:
             self._running.pop(slot, None)
@@ -720,7 +729,13 @@ class Engine:
                 self.stopping.set()
                 return False
         target = self.spec.metric.target
-        if state == TrialState.COMPLETE and target is not None and value is not None and math.isfinite(value):
+        if (
+            state == TrialState.COMPLETE
+            and target is not None
+            and value is not None
+            and math.isfinite(value)
+            and rec.feasible
+        ):
             reached = value >= target if self.spec.metric.maximize else value <= target
             if reached:
                 self.stop_reason = f"target reached: {self.spec.metric.name} = {value:g} (target {target:g})"

@@ -254,6 +254,7 @@ class WorkerPool:
                 "params": params,
                 "max_steps": context.max_steps,
                 "sweep": context.sweep,
+                "metric": getattr(context, "fold_metric", None),
             }
         )
         timer = None
@@ -273,9 +274,15 @@ class WorkerPool:
             if message is None:
                 return self._died(worker, context)
             op = message.get("op")
-            if op == "report":
+            if op == "constraint":
+                context.set_constraint(message["name"], message["value"])
+                continue
+            if op in ("report", "fold"):
                 try:
-                    context.report(message["value"], message["step"])
+                    if op == "fold":
+                        context.report_fold(message["fold"], message["metrics"])
+                    else:
+                        context.report(message["value"], message["step"])
                 except TrialPruned:
                     worker.send({"op": "decision", "prune": True})
                 else:

@@ -290,8 +290,10 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=metrics[i : i + 10 * BATCH])
 
     def _log_folds(self, run_id: str, record: TrialRecord, start: int, end: int) -> None:
-        """A grandchild run per fold, when the trial returned per-fold values (`<metric>_folds`, and any other
-        list metric of the same length: the Hydra + MLflow workflow's macro_f1, pos_f1, ... per fold)."""
+        """A grandchild run per fold, when the trial has per-fold values (`<metric>_folds`, from a returned list
+        or `trial.report_fold` / `run.log_fold`, and any other list metric of the same length: the Hydra +
+        MLflow workflow's macro_f1, pos_f1, ... per fold, logged under their own names). A pruned trial's
+        grandchildren are the folds it ran."""
         from mlflow.entities import Metric
 
         assert self.client is not None
@@ -301,7 +303,7 @@ class MlflowTracker:
         per_fold = {self.metric: folds}
         for name, values in record.metrics.items():
             if isinstance(values, list) and len(values) == len(folds) and name != f"{self.metric}_folds":
-                per_fold[name] = values
+                per_fold[name.removesuffix("_folds")] = values
         for i in range(len(folds)):
             tags = {
                 "mlflow.parentRunId": run_id,
