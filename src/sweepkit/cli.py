@@ -579,7 +579,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         shown = _params(best.params, 400)
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
     from sweepkit.resources import format_resources
-
     from sweepkit.results._folds import fold_values, folds_text, violations
 
     shown = result.trials[-args.last :]
