@@ -74,6 +74,11 @@ def run(params, trial):
         return 0.0
     if kind == "fail":
         helper(params["x"])
+    if kind == "folds":
+        for k, value in enumerate([0.5, 2.0, 3.0]):
+            trial.report_fold(k, {"f1": value, "auc": k / 10})
+        trial.set_constraint("memory_gb", 1.5)
+        return None
     if kind == "meet":  # both trials wait for each other: they can only both finish if they run at once
         (marks / f"here-{params['x']}").write_text(node())
         deadline = time.monotonic() + 120
@@ -313,6 +318,24 @@ def test_reports_that_do_not_prune_let_the_function_finish(executor: Any, tmp_pa
     assert executor.call(0, {"kind": "report", "marks": str(tmp_path)}, context) == 0.0
     assert study._storage.get_trial(context._trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
     assert (tmp_path / "finished").exists()
+
+
+def test_folds_reach_the_pruner_and_constraints_come_back(executor: Any) -> None:
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=10.0))
+    context = context_for(study, {})
+    context.fold_metric = "f1"
+    assert executor.call(0, {"kind": "folds"}, context) is None
+    assert study._storage.get_trial(context._trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
+    assert context.folds == {k: {"f1": v, "auc": k / 10} for k, v in enumerate([0.5, 2.0, 3.0])}
+    assert context.metrics["f1_folds"] == [0.5, 2.0, 3.0]
+    assert context.constraints == {"memory_gb": 1.5}
+
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
+    context = context_for(study, {})
+    context.fold_metric = "f1"
+    with pytest.raises(TrialPruned, match="step 1"):  # fold 1's value passed the threshold
+        executor.call(0, {"kind": "folds"}, context)
+    assert context.metrics["f1_folds"] == [0.5, 2.0]
 
 
 def test_an_error_comes_back_with_the_remote_traceback(executor: Any) -> None:
