@@ -37,6 +37,7 @@ from sweepkit.report._png import parallel_columns
 from sweepkit.report._style import BEST, BEST_SO_FAR, CURVE_ORDER, STATES
 from sweepkit.report._text import TOP_K, fmt, resource_rows, time_rows
 from sweepkit.results import atomic_write
+from sweepkit.results._folds import violations
 from sweepkit.space import flatten
 
 CONFIG = {"displaylogo": False, "responsive": True}
@@ -567,7 +568,7 @@ def _trials_table(data: ReportData) -> str:
     for t, flat in zip(data.trials, data.flat, strict=True):
         cells = [
             str(t.number),
-            t.state,
+            t.state if t.feasible else f"{t.state} (infeasible: {violations(t.constraints)})",
             fmt(t.value),
             f"{t.duration:.3f}" if t.duration is not None else "",
             t.start.isoformat(sep=" ", timespec="seconds") if t.start else "",
