@@ -38,7 +38,10 @@ def write_constraints(trial: optuna.Trial, constraints: Mapping[str, float]) -> 
     """Hand the trial's constraints to Optuna 5 (`constraints:<name>` system attrs): its samplers (TPE, GP,
     NSGA-II) read them to learn the feasible region, and `study.best_trial` skips infeasible trials."""
     for name, value in constraints.items():
-        trial.set_constraint(name, float(value))
+        try:
+            trial.set_constraint(name, float(value))
+        except (RuntimeError, ValueError):  # finished meanwhile (declared lost by another run): it says so itself
+            return
 
 
 __all__ = ["fold_result", "write_constraints"]
