@@ -74,3 +74,5 @@ def test_reported_folds_become_grandchild_runs(tmp_path: Path, monkeypatch: pyte
         assert per_fold == [(k, pytest.approx(x + k / 10), pytest.approx(0.5 - k / 10)) for k in range(ran)]
         if ran == 3:
             assert child.data.metrics["macro_f1"] == pytest.approx(x + 0.1)  # the trial's value: the fold mean
+            assert child.data.metrics["constraint.memory_gb"] == (1.0 if x > 0.8 else -1.0)
+        assert child.data.tags.get("sweepkit.feasible") == ("false" if x > 0.8 else None)

@@ -253,6 +253,8 @@ class MlflowTracker:
             value = getattr(record, name)
             if value is not None:
                 tags[f"sweepkit.{name}"] = str(value)[:MAX_TAG_LENGTH]
+        if not record.feasible:  # it violated a constraint it reported: never the best
+            tags["sweepkit.feasible"] = "false"
         run_id = str(
             self.client.create_run(
                 self.experiment_id, start_time=start, tags=tags, run_name=f"trial {record.number}"
@@ -275,6 +277,8 @@ class MlflowTracker:
             number = _number(value)
             if number is not None:
                 final[f"resources.{name}"] = number
+        for name, value in record.constraints.items():  # constraints the trial reported: > 0 violated
+            final[f"constraint.{name}"] = value
         # The final values come last at the last step: MLflow's "latest value" (the runs table) is theirs.
         metrics += [Metric(_key_name(k), v, end + 1, last_step) for k, v in final.items() if math.isfinite(v)]
         self._log_batch(run_id, params, metrics)
