@@ -141,7 +141,7 @@ def folds_table(data: ReportData) -> str:
     if not rows:
         return ""
     width = max(len(values) for _, _, values, _ in rows)
-    head = ["trial", "metric", *(f"fold {i}" for i in range(width)), data.metric]
+    head = ["trial", "metric", *(f"fold {i}" for i in range(width)), "trial's value"]
     out = ['<table class="grid"><thead><tr>', *(f"<th>{html.escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for number, name, values, value in rows:
         cells = [str(number), name, *(fmt(v) if v is not None else "" for v in values)]
