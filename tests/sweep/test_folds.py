@@ -319,3 +319,28 @@ def test_a_status_of_a_sweep_without_folds_has_no_folds_column(
     code, text, _ = cli(capsys, "status", "plain")
     assert code == 0 and "folds" not in text and "infeasible" not in text
     assert load_result(Store(cwd=project), "plain").best_trial is not None
+
+
+def test_reported_constraints_steer_a_model_based_strategy(workdir: Path) -> None:
+    """TPE reads Optuna 5's constraints: told that x > 0.5 is infeasible, it proposes such points less often
+    than the same seeded sweep that is not told, and the best trial is feasible."""
+
+    def sweep(report: bool) -> Any:
+        def fn(params: dict[str, Any], trial: Any) -> float:
+            if report:
+                trial.set_constraint("latency", params["x"] - 0.5)
+            return params["x"]
+
+        spec = {
+            "name": f"steer-{report}",
+            "metric": {"name": "value", "goal": "maximize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}},
+            "budget": {"trials": 40},
+            "strategy": {"name": "tpe", "seed": 0, "n_startup_trials": 10},
+        }
+        return sweepkit.run(spec, objective=fn, quiet=True)
+
+    blind, told = sweep(False), sweep(True)
+    late = {name: sum(t.params["x"] > 0.5 for t in r.trials[20:]) for name, r in (("blind", blind), ("told", told))}
+    assert late["told"] < late["blind"], late
+    assert told.best_value is not None and told.best_value <= 0.5 < blind.best_value
