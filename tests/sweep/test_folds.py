@@ -321,6 +321,7 @@ def test_a_status_of_a_sweep_without_folds_has_no_folds_column(
     assert load_result(Store(cwd=project), "plain").best_trial is not None
 
 
+@pytest.mark.slow
 def test_reported_constraints_steer_a_model_based_strategy(workdir: Path) -> None:
     """TPE reads Optuna 5's constraints: told that x > 0.5 is infeasible, it proposes such points less often
     than the same seeded sweep that is not told, and the best trial is feasible."""
