@@ -609,9 +609,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     number = result.best_trial.number if result.best_trial else "?"
     if args.checkpoint:
         if checkpoint is None:
-            raise UsageError(
-                f'the best trial of "{args.name}" (trial {number}) saved no checkpoint (or it was removed)'
-            )
+            raise UsageError(f'the best trial of "{args.name}" (trial {number}) has no checkpoint folder')
         print(checkpoint)
         return EXIT_OK
     if checkpoint is not None:  # on stderr: stdout stays the params, for a pipe or a file

@@ -277,8 +277,6 @@ class NotifySpec(_Section):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> NotifySpec:
-        if self.timeout <= 0:
-            raise ValueError(f"notify.timeout must be more than 0 seconds, got {self.timeout:g}")
         if not self.command and not self.webhook:
             raise ValueError("notify needs a command (a list of words) or a webhook (a URL), or both")
         return self
