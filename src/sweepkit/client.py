@@ -292,7 +292,8 @@ class Run:
 
     @property
     def dir(self) -> Path:
-        """The trial's own folder for outputs and checkpoints ($SWEEPKIT_TRIAL_DIR); the cwd outside a sweep."""
+        """The trial's own folder for outputs, one per attempt ($SWEEPKIT_TRIAL_DIR); the cwd outside a sweep.
+        Checkpoints go to `checkpoint_dir`, which a retry gets back."""
         from pathlib import Path  # only when asked: pathlib costs a few ms at import
 
         return Path(self._trial_dir) if self._trial_dir else Path.cwd()
