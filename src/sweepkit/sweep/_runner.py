@@ -572,8 +572,7 @@ class Engine:
 
     def _attempt(self, trial: optuna.Trial) -> tuple[int | None, int]:
         """(the attempt this trial repeats, the first attempt of its line): a retry's checkpoints are its first's."""
-        cached = getattr(trial, "_cached_frozen_trial", None)  # read at ask: no store read for a fresh trial
-        retry_of = attrs_of(cached if cached is not None else trial).get("retry_of")
+        retry_of = attrs_of(trial).get("retry_of")  # Optuna's copy read at ask: no store read here
         if retry_of is None:
             return None, trial.number
         parent = {t.number: attrs_of(t).get("retry_of") for t in self.trials()}
@@ -777,10 +776,10 @@ class Engine:
         rule = self.checkpoints
         if rule is None or rule.keep == "all":
             return
-        folders = self.spec.output / CHECKPOINTS
-        if not folders.is_dir() or next(folders.iterdir(), None) is None:
-            return  # nothing saved yet: no need to read the trials back
         try:
+            folders = self.spec.output / CHECKPOINTS
+            if not folders.is_dir() or next(folders.iterdir(), None) is None:
+                return  # nothing saved yet: no need to read the trials back
             prune_checkpoints(
                 self.spec.output, self.records(), keep=rule.keep, k=rule.count, maximize=self.spec.metric.maximize
             )
