@@ -38,7 +38,10 @@ def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-TRAIN, VAL = make_data(N_TRAIN, 0), make_data(N_VAL, 1)
+# As in the workflow: a CUDA GPU when there is one (sweepkit gives each trial its own with --gpu-ids), else the CPU.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+TRAIN = tuple(t.to(DEVICE) for t in make_data(N_TRAIN, 0))
+VAL = tuple(t.to(DEVICE) for t in make_data(N_VAL, 1))
 
 
 class PriceTransformer(nn.Module):
@@ -96,7 +99,7 @@ def save(path: Path, state: dict[str, Any]) -> None:
 def objective(params: dict[str, Any], trial: Any) -> dict[str, float]:
     epochs = trial.max_steps or 10  # budget.steps, or --epochs-per-trial on the command line
     torch.manual_seed(trial.number)
-    model = PriceTransformer(params)
+    model = PriceTransformer(params).to(DEVICE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], weight_decay=params["weight_decay"])
     scheduler = warmup_cosine(optimizer, params["warmup_epochs"], epochs)
     train_loss = nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"])
@@ -105,7 +108,7 @@ def objective(params: dict[str, Any], trial: Any) -> dict[str, float]:
     checkpoint = trial.checkpoint_dir / "last.pt"
     start, best = 0, math.inf
     if checkpoint.exists():  # this trial was cut short before: go on from its last epoch
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, map_location=DEVICE, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -117,7 +120,7 @@ def objective(params: dict[str, Any], trial: Any) -> dict[str, float]:
     val_loss, accuracy = evaluate(model, val_loss_fn)  # the result as saved, if no epoch is left to train
     for epoch in range(start, epochs):
         model.train()
-        order = torch.randperm(len(x), generator=gen)
+        order = torch.randperm(len(x), generator=gen).to(DEVICE)
         for i in range(0, len(x), params["batch_size"]):
             batch = order[i : i + params["batch_size"]]
             optimizer.zero_grad()
