@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms in every trial process
 if TYPE_CHECKING:
-    from sweepkit.client import Params, Run, init
+    from sweepkit.client import Params, Run, checkpoint_dir, init
     from sweepkit.results import SweepResult, TrialRecord
     from sweepkit.spec import Spec, load_spec
     from sweepkit.sweep import run
@@ -21,6 +21,7 @@ _LAZY = {
     "init": ("sweepkit.client", "init"),
     "Run": ("sweepkit.client", "Run"),
     "Params": ("sweepkit.client", "Params"),
+    "checkpoint_dir": ("sweepkit.client", "checkpoint_dir"),
     "run": ("sweepkit.sweep", "run"),
     "load_spec": ("sweepkit.spec", "load_spec"),
     "Spec": ("sweepkit.spec", "Spec"),
@@ -53,6 +54,7 @@ __all__ = [
     "TrialRecord",
     "UsageError",
     "__version__",
+    "checkpoint_dir",
     "init",
     "load_spec",
     "run",

@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --into: the config key a param goes to, e.g. --map warmup_epochs=training.warmup.epochs",
     )  # fmt: skip
     p.add_argument("--output", metavar="FILE", help="write to FILE instead (with --into: a copy of the config)")
+    p.add_argument("--checkpoint", action="store_true", help="print only the best trial's checkpoint folder")
     _common(p)
 
     p = sub.add_parser("retrain", help="run the best params once more at full budget, as sweep NAME-retrain")
@@ -610,10 +611,18 @@ def cmd_best(args: argparse.Namespace) -> int:
         raise UsageError(f'sweep "{args.name}" has no completed trial yet')
     if args.map and not args.into:
         raise UsageError("--map goes with --into CONFIG: it says which key of CONFIG a param goes to")
+    checkpoint = result.best_checkpoint
+    number = result.best_trial.number if result.best_trial else "?"
+    if args.checkpoint:
+        if checkpoint is None:
+            raise UsageError(f'the best trial of "{args.name}" (trial {number}) has no checkpoint folder')
+        print(checkpoint)
+        return EXIT_OK
+    if checkpoint is not None:  # on stderr: stdout stays the params, for a pipe or a file
+        print(f"sweepkit: trial {number}'s checkpoints: {checkpoint}", file=sys.stderr)
     if args.into:
         into = Path(args.into)
         report = write_into(into, flatten(best), args.map, output=Path(args.output) if args.output else None)
-        number = result.best_trial.number if result.best_trial else "?"
         print(f"sweepkit: best of {args.name} (trial {number}) → {report.path}", file=sys.stderr)
         for change in report.changes:
             print(f"  {change.key}: {change.old!r} → {change.new!r}  ({change.param}, {change.how})")

@@ -22,10 +22,11 @@ from sweepkit.errors import TrialPruned
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~10 ms on a slow machine)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
     from typing import Any
 
-__all__ = ["Params", "Run", "init"]
+__all__ = ["Params", "Run", "checkpoint_dir", "init"]
 
 ATOMIC_LINE_BYTES = 4096  # lines up to this size are appended atomically on Linux filesystems
 # Says "this program checks the stop file": the runner then gives it a few seconds to leave when it is
@@ -33,6 +34,11 @@ ATOMIC_LINE_BYTES = 4096  # lines up to this size are appended atomically on Lin
 STOP_CHECK_EVENT = {"event": "stop_check"}
 _ENV_PARAMS_FILE = "SWEEPKIT_PARAMS_FILE"
 _ENV_PARAMS = "SWEEPKIT_PARAMS"
+_ENV_CHECKPOINT_DIR = "SWEEPKIT_CHECKPOINT_DIR"
+_ENV_RESUMED = "SWEEPKIT_RESUMED"
+# A function trial's checkpoint folder and retry flag, for the thread running it (slot threads run several
+# trials at once in one process, so an environment variable would be shared by all of them).
+_trial_local = _thread._local()
 
 
 class Params(dict):
@@ -161,6 +167,34 @@ def _read_trial_params() -> dict[str, Any] | None:
     return params
 
 
+def checkpoint_dir() -> Path:
+    """The trial's checkpoint folder, created if need be: the same folder when a trial cut short runs again
+    (`sweeps/<name>/checkpoints/trial-<n>/`, n its first attempt), so a script resumes from what it saved.
+    Outside a sweep: `checkpoints/` in the current folder."""
+    from pathlib import Path
+
+    folder = getattr(_trial_local, "checkpoint_dir", None) or os.environ.get(_ENV_CHECKPOINT_DIR)
+    path = Path(folder) if folder else Path.cwd() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _resumed() -> bool:
+    bound = getattr(_trial_local, "resumed", None)
+    return bool(bound) if bound is not None else os.environ.get(_ENV_RESUMED) == "1"
+
+
+@contextlib.contextmanager
+def _in_trial(checkpoint: str | None, resumed: bool) -> Iterator[None]:
+    """Run a function trial with its checkpoint folder and retry flag, for `checkpoint_dir()` and `init()`."""
+    before = getattr(_trial_local, "checkpoint_dir", None), getattr(_trial_local, "resumed", None)
+    _trial_local.checkpoint_dir, _trial_local.resumed = checkpoint, resumed
+    try:
+        yield
+    finally:
+        _trial_local.checkpoint_dir, _trial_local.resumed = before
+
+
 def _nonfinite(value: float) -> str:
     """JSON has no NaN or infinity: the protocol spells them as strings, which the runner reads back as floats."""
     return "nan" if value != value else ("inf" if value > 0 else "-inf")
@@ -214,6 +248,7 @@ class Run:
     sweep: str | None
     seed: int | None
     max_steps: int | None  # the sweep's budget.steps (--epochs-per-trial): train for this many steps at most
+    resumed: bool  # this trial was cut short before (a crash, a lost worker, a killed run) and runs again
 
     def __init__(
         self,
@@ -224,6 +259,7 @@ class Run:
         sweep: str | None = None,
         seed: int | None = None,
         max_steps: int | None = None,
+        resumed: bool = False,
         trial_dir: str | None = None,
         channel: str | None = None,
         stop_file: str | None = None,
@@ -234,6 +270,7 @@ class Run:
         self.sweep = sweep
         self.seed = seed
         self.max_steps = max_steps
+        self.resumed = resumed
         self._trial_dir = trial_dir
         self._channel = channel
         self._stop_file = stop_file
@@ -255,10 +292,16 @@ class Run:
 
     @property
     def dir(self) -> Path:
-        """The trial's own folder for outputs and checkpoints ($SWEEPKIT_TRIAL_DIR); the cwd outside a sweep."""
+        """The trial's own folder for outputs, one per attempt ($SWEEPKIT_TRIAL_DIR); the cwd outside a sweep.
+        Checkpoints go to `checkpoint_dir`, which a retry gets back."""
         from pathlib import Path  # only when asked: pathlib costs a few ms at import
 
         return Path(self._trial_dir) if self._trial_dir else Path.cwd()
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The trial's checkpoint folder, kept when it runs again after being cut short: `checkpoint_dir()`."""
+        return checkpoint_dir()
 
     def __repr__(self) -> str:
         where = f"sweep={self.sweep!r}, trial={self.trial!r}" if self.in_sweep else "standalone"
@@ -411,6 +454,7 @@ def init(defaults: Mapping[str, Any] | None = None, *, config: Mapping[str, Any]
         sweep=os.environ.get("SWEEPKIT_SWEEP") or None,
         seed=_env_int("SWEEPKIT_TRIAL_SEED"),
         max_steps=_env_int("SWEEPKIT_MAX_STEPS"),
+        resumed=_resumed(),
         trial_dir=os.environ.get("SWEEPKIT_TRIAL_DIR") or None,
         channel=os.environ.get("SWEEPKIT_CHANNEL") or None,
         stop_file=os.environ.get("SWEEPKIT_STOP_FILE") or None,

@@ -94,7 +94,7 @@ class Progress:
         self._refresh()
 
     def note(self, text: str) -> None:
-        if not self.quiet:
+        if not self.quiet or text.startswith("warning:"):  # a warning shows even with --quiet (cron mails it)
             self._print(text)
 
     def finished(self, result: SweepResult) -> None:

@@ -5,7 +5,8 @@ module level) N times, not once per trial.
 Started by `sweep/_slots.py` as `python -m sweepkit.worker IN_FD OUT_FD`; it speaks JSON lines on two
 pipes of its own (stdout and stderr stay the user's). It imports nothing heavy of ours: no Optuna.
 
-    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric"} | {"op": "decision", "prune"}
+    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric", "resumed",
+                      "checkpoint_dir"} | {"op": "decision", "prune"}
     worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "fold", "fold", "metrics"}
                      | {"op": "constraint", "name", "value"} (no answer) | {"op": "done", "result", "metrics"}
                      | {"op": "pruned", "message", "metrics"} | {"op": "error", "error", "traceback", "metrics"}
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sweepkit._folds import FoldsAndConstraints
+from sweepkit.client import _in_trial
 from sweepkit.errors import SweepkitError, TrialPruned
 
 TRACEBACK_LINES = 25
@@ -74,8 +76,18 @@ class WorkerTrial(FoldsAndConstraints):
         self.sweep: str = message["sweep"]
         self.max_steps: int | None = message.get("max_steps")
         self.fold_metric = message.get("metric") or self.fold_metric
+        self.resumed: bool = bool(message.get("resumed"))  # cut short before, running again
+        self.checkpoint_folder: str | None = message.get("checkpoint_dir")
         self.metrics: dict[str, Any] = {}
         self._pruned = False
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This trial's checkpoint folder (created on first use), the same one when it runs again."""
+        from sweepkit.client import checkpoint_dir
+
+        with _in_trial(self.checkpoint_folder, self.resumed):
+            return checkpoint_dir()
 
     def report(self, value: float, step: int) -> None:
         self._ask({"op": "report", "value": float(value), "step": int(step)}, step)
@@ -119,7 +131,8 @@ def serve(link: _Link, ref: str, base_dir: str | None, sys_path: list[str]) -> N
             return
         trial = WorkerTrial(link, message)
         try:
-            result = fn(trial.params, trial) if pass_trial else fn(trial.params)
+            with _in_trial(trial.checkpoint_folder, trial.resumed):  # for `sweepkit.checkpoint_dir()`
+                result = fn(trial.params, trial) if pass_trial else fn(trial.params)
         except TrialPruned as exc:
             link.send({"op": "pruned", "message": str(exc), "metrics": trial.metrics})
         except Exception as exc:  # the user's code failed: the parent records it and the worker goes on

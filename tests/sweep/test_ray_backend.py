@@ -85,6 +85,11 @@ def run(params, trial):
         while len(list(marks.glob("here-*"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         return {"loss": 0.0, "node": node(), "met": len(list(marks.glob("here-*")))}
+    if kind == "retry":  # a retry: told so, with its first attempt's checkpoint folder
+        import sweepkit
+
+        folder = trial.checkpoint_dir
+        return {"resumed": trial.resumed, "dir": str(folder), "client": str(sweepkit.checkpoint_dir())}
     if kind == "crash":
         os._exit(3)
     if kind == "sleep":
@@ -364,6 +369,17 @@ def test_two_trials_at_once_land_on_both_nodes(executor: Any, cluster: Cluster, 
     assert set(results) == {0, 1}
     assert all(r["met"] == 2 for r in results.values())  # they ran at the same time
     assert {r["node"] for r in results.values()} == cluster.node_ids  # one CPU each: one on each node
+
+
+def test_a_retry_on_a_node_is_told_so_with_its_checkpoint_folder(executor: Any, tmp_path: Path) -> None:
+    study = optuna.create_study()
+    folder = tmp_path / "checkpoints" / "trial-0"
+    context = TrialContext(study.ask(), {}, "t", resumed=True, retry_of=0, checkpoint_folder=folder)
+    result = executor.call(0, {"kind": "retry"}, context)
+    assert result == {"resumed": True, "dir": str(folder), "client": str(folder)}
+    assert folder.is_dir()  # made on first use, on the node (here: this machine's disk)
+    first = TrialContext(study.ask(), {}, "t", checkpoint_folder=tmp_path / "checkpoints" / "trial-1")
+    assert executor.call(0, {"kind": "retry"}, first)["resumed"] is False
 
 
 def test_a_crashed_worker_is_a_lost_worker(executor: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from sweepkit.results._checkpoints import best_folder
 from sweepkit.results._folds import csv_cells, summary_fields
 from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
@@ -69,6 +70,12 @@ class SweepResult:
         return pick(done, key=lambda t: (t.value, -t.number) if self.goal == "maximize" else (t.value, t.number))
 
     @property
+    def best_checkpoint(self) -> Path | None:
+        """The best trial's checkpoint folder (`sweeps/<name>/checkpoints/trial-<n>/`), when it saved one."""
+        best = self.best_trial
+        return best_folder(self.output, self.trials, best.number if best else None)
+
+    @property
     def best_params(self) -> dict[str, Any] | None:
         best = self.best_trial
         return best.params if best else None
@@ -94,6 +101,7 @@ class SweepResult:
 
     def summary(self) -> dict[str, Any]:
         best = self.best_trial
+        checkpoint = self.best_checkpoint
         return {
             "sweep": self.name,
             "metric": self.metric,
@@ -102,6 +110,7 @@ class SweepResult:
             "best_value": best.value if best else None,
             f"best_{self.metric}": best.value if best else None,
             "best_params": best.params if best else None,
+            "best_checkpoint": str(checkpoint) if checkpoint else None,
             "counts": self.counts,
             "total_trials": len(self.trials),
             "strategy": self.strategy,

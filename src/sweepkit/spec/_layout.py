@@ -18,7 +18,7 @@ from sweepkit.spec._params import _ALL_KEYS as PARAMETER_KEYS
 
 NATIVE_KEYS = (
     "name", "description", "trial", "metric", "strategy", "budget", "storage", "output", "parameters",
-    "constraints", "pruner", "scheduler", "early_terminate", "resources", "tracking",
+    "constraints", "pruner", "scheduler", "early_terminate", "resources", "tracking", "checkpoints", "notify",
 )  # fmt: skip
 
 # Top-level keys of the other dialects → their native place ("a.b" = key b of section a).
@@ -540,6 +540,9 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
     if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
         goal = out["metric"]["goal"].strip().lower()
         out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
+    notify = out.get("notify")
+    if isinstance(notify, dict) and True in notify and "on" not in notify:  # YAML 1.1 reads the key `on:` as true
+        out["notify"] = {"on" if key is True else key: value for key, value in notify.items()}
     if "searchSpaceFile" in raw and "parameters" not in out:
         raise SpecError(
             "sweepkit does not read searchSpaceFile yet: write the space inline under searchSpace:, "

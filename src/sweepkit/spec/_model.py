@@ -184,6 +184,104 @@ class TrackingSpec(_Section):
         return out
 
 
+KEEP = ("all", "best", "top_k")
+DEFAULT_KEEP_K = 3
+
+
+class CheckpointsSpec(_Section):
+    """`checkpoints:` whose checkpoint folders stay as the sweep goes (results/_checkpoints.py): `all` (the
+    default), the `best` trial's, or the `top_k` complete trials' (`k`, 3 unless given)."""
+
+    keep: str = "all"
+    k: int | None = Field(default=None, ge=1)
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _keep(cls, value: Any) -> Any:
+        word = value.strip().lower().replace("-", "_") if isinstance(value, str) else value
+        word = "top_k" if word == "topk" else word
+        if word not in KEEP:
+            shown = value if isinstance(value, str) else repr(value)
+            raise ValueError(f'expected one of {", ".join(KEEP)}, got "{shown}"{did_you_mean(str(word), KEEP)}')
+        return word
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: Any, info: Any) -> Any:
+        value = _no_bool(value)
+        keep = info.data.get("keep")
+        if value is not None and keep is not None and keep != "top_k":
+            kept = "one folder" if keep == "best" else "every folder"
+            raise ValueError(f"k goes with keep: top_k (keep: {keep} keeps {kept})")
+        return value
+
+    @property
+    def count(self) -> int:
+        """How many complete trials' folders stay (`all`: not used)."""
+        return 1 if self.keep == "best" else self.k or DEFAULT_KEEP_K
+
+
+NOTIFY_EVENTS = ("finish", "failure", "interrupted")
+
+
+class NotifySpec(_Section):
+    """`notify:` when a sweep ends (`on`), run an argv `command` (no shell) with its summary as JSON on stdin,
+    and POST the same JSON to `webhook` (sweep/_notify.py). A failed notification is a warning, never fatal."""
+
+    on: list[str] = Field(default_factory=lambda: ["finish", "failure"])
+    command: list[str] | None = None
+    webhook: str | None = None
+    timeout: float = 30.0
+
+    _timeout = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _duration(v)))
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _on(cls, value: Any) -> Any:
+        words = [value] if isinstance(value, str) else value
+        if not isinstance(words, list) or not words:
+            raise ValueError(f"expected a list of events from {', '.join(NOTIFY_EVENTS)}, e.g. [finish, failure]")
+        out = []
+        for word in words:
+            event = word.strip().lower() if isinstance(word, str) else word
+            if event not in NOTIFY_EVENTS:
+                hint = did_you_mean(str(event), NOTIFY_EVENTS)
+                raise ValueError(f'unknown event "{word}"{hint}; expected {", ".join(NOTIFY_EVENTS)}')
+            out.append(event)
+        return out
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(
+                f'expected a list of words (it runs without a shell), e.g. ["notify-send", "sweep done"], got "{value}"'
+            )
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("expected a program to run, found an empty list")
+            return [str(part) if isinstance(part, int | float) else part for part in value]
+        return value
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _webhook(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip()) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> NotifySpec:
+        if not self.command and not self.webhook:
+            raise ValueError("notify needs a command (a list of words) or a webhook (a URL), or both")
+        return self
+
+
 class SpecModel(_Section):
     name: str | None = Field(default=None, min_length=1)
     description: str | None = None
@@ -201,6 +299,8 @@ class SpecModel(_Section):
     early_terminate: dict[str, Any] | None = None
     resources: ResourcesSpec | None = None
     tracking: TrackingSpec = TrackingSpec()  # MLflow / W&B copies of each trial (sweepkit.tracking)
+    checkpoints: CheckpointsSpec | None = None  # which trials' checkpoint folders are kept
+    notify: NotifySpec | None = None  # a command and/or a webhook when the sweep ends
 
 
 SECTION_KEYS: dict[str, tuple[str, ...]] = {

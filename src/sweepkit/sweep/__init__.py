@@ -361,6 +361,7 @@ def _execute(
 ) -> SweepResult:
     from sweepkit.progress import Progress
 
+    run_started = time.time()
     preflight(spec, cwd=workdir, objective=objective)  # the checks `validate` makes, before anything runs
     on_ray = (spec.extra.get("resources") or {}).get("backend") == "ray"
     ray_executor: Executor | None = None
@@ -442,11 +443,14 @@ def _execute(
             timer.daemon = True
             timer.start()
         interrupted = False
+        event = "failure"  # unless the loop ends as below (a store fault raises through)
         try:
             engine.loop()
+            event = "failure" if engine.failing or engine.user_error is not None else "finish"
         except KeyboardInterrupt:
             engine.stop_reason = "interrupted (Ctrl+C): run again to resume"
             interrupted = True
+            event = "interrupted"
         finally:
             if timer is not None:
                 timer.cancel()
@@ -459,6 +463,9 @@ def _execute(
                     tracker.sweep_finished(result)
                 except Exception as exc:  # a copy of what the store holds: never lose the sweep over it
                     reporter.note(f"note: {type(tracker).__name__} could not finish: {exc}")
+            if event == "finish" and _all_failed(engine, result):
+                event = "failure"
+            _notify_end(spec, result, event, started=run_started, warn=reporter.note, cwd=workdir)
             reporter.finished(result)
     if interrupted:
         raise KeyboardInterrupt
@@ -466,12 +473,32 @@ def _execute(
         raise engine.user_error
     if engine.failing:
         raise SweepFailed(result.stop_reason)
+    all_failed = _all_failed(engine, result)
+    if all_failed:
+        raise SweepFailed(all_failed)
+    return result
+
+
+def _all_failed(engine: Engine, result: SweepResult) -> str | None:
+    """Why the sweep failed when every trial that ran failed (None when any completed or was pruned)."""
     counts = result.counts
     failed = sum(state_of(t) == State.FAILED for t in engine.trials())  # not those interrupted or lost and retried
     if failed and not counts["COMPLETE"] and not counts["PRUNED"]:
         last = next((t.error for t in reversed(result.trials) if t.error), "")
-        raise SweepFailed(f"all {failed} trials failed, which is probably a bug in the trial; the last error: {last}")
-    return result
+        return f"all {failed} trials failed, which is probably a bug in the trial; the last error: {last}"
+    return None
+
+
+def _notify_end(
+    spec: Spec, result: SweepResult, event: str, *, started: float, warn: Callable[[str], None], cwd: Path
+) -> None:
+    """The file's `notify:` section, when the run ends: never fatal (a warning, on screen and in the run log)."""
+    from sweepkit.sweep._notify import notify, settings
+
+    try:
+        notify(settings(spec), result, event, started=started, warn=warn, cwd=str(cwd))
+    except Exception as exc:  # noqa: BLE001 - a notification must never turn a sweep's outcome into a traceback
+        warn(f"warning: notify: {type(exc).__name__}: {exc}")
 
 
 __all__ = ["SweepFailed", "TrialContext", "early_stopping", "join", "parse_until", "prepare", "run"]

@@ -57,6 +57,51 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+LAUNCH_FILE = "program.json"  # the program's process group and start time, to find it again after a crash
+
+
+def _started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the PID it names
+    one process for sure, since a PID may be reused once its process is gone. None: ended, or not Linux."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name, in parentheses, may hold spaces
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):  # a zombie has ended: waiting for a reaper only
+        return None
+    return fields[19]
+
+
+def record_launch(folder: Path, pid: int) -> None:
+    """Note the program's process group in its trial folder: if the sweep dies (SIGKILL, out of memory) the
+    program, in a session of its own, lives on; the retry stops it before it starts, so two attempts never
+    write the same checkpoint folder at once."""
+    with contextlib.suppress(OSError):
+        (folder / LAUNCH_FILE).write_text(json.dumps({"pid": pid, "started": _started_at(pid)}))
+
+
+def stop_leftover(folder: Path, grace: float) -> bool:
+    """Stop the program an earlier attempt launched from `folder`, if it is still running; True if it was."""
+    try:
+        launch = json.loads((folder / LAUNCH_FILE).read_text())
+        pid, started = int(launch["pid"]), launch["started"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if started is None or _started_at(pid) != started:
+        return False  # gone (or another process has its PID now)
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + wait
+        while _started_at(pid) == started and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if _started_at(pid) != started:
+            break
+    return True
+
+
 class ProgramPruned(TrialPruned):
     """A pruned program, with the steps it really reported before it ended (it may have gone on past the
     step the pruner judged, until the stop reached it)."""
@@ -207,6 +252,10 @@ class ProgramTrial:
         number: int = trial.number
         folder = trial_dir(self.spec, number)
         folder.mkdir(parents=True, exist_ok=True)
+        retry_of = getattr(trial, "retry_of", None)
+        if retry_of is not None:  # the attempt it repeats may have outlived its run (a SIGKILLed sweep)
+            stop_leftover(trial_dir(self.spec, retry_of), self.grace)
+        checkpoints = getattr(trial, "checkpoint_folder", None)
         for stale in ("metrics.jsonl", "STOP"):
             (folder / stale).unlink(missing_ok=True)
         params_file = folder / "params.json"
@@ -233,6 +282,9 @@ class ProgramTrial:
             "SWEEPKIT_PARAMS_FILE": str(params_file),
             "SWEEPKIT_CHANNEL": str(folder / "metrics.jsonl"),
             "SWEEPKIT_STOP_FILE": str(folder / "STOP"),
+            # a trial cut short runs again: told so, with the checkpoint folder of its first attempt
+            "SWEEPKIT_RESUMED": "1" if getattr(trial, "resumed", False) else "0",
+            **({"SWEEPKIT_CHECKPOINT_DIR": str(checkpoints)} if checkpoints is not None else {}),
             **steps,
             "PYTHONUNBUFFERED": "1",
             # `python` in a command means the environment sweepkit runs in, activated or not.
@@ -328,6 +380,7 @@ class _Execution:
             raise TrialError(f'cannot start the program: "{self.argv[0]}" not found') from None
         except PermissionError:
             raise TrialError(f'cannot start the program: "{self.argv[0]}" is not executable') from None
+        record_launch(self.folder, proc.pid)
         watch = getattr(self.trial, "watch", None)
         if watch is not None:
             watch(proc.pid)  # CPU, memory and GPU use of the program's process tree

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from sweepkit._callable import resolve_function, wants_trial
 from sweepkit._folds import FoldsAndConstraints
+from sweepkit.client import _in_trial
 from sweepkit.errors import SpecError, TrialPruned, UsageError
 from sweepkit.sweep._function import MetricMissing, TrialError, _plain
-from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _UserError
+from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _retry_fields, _UserError
 
 if TYPE_CHECKING:
     from sweepkit.spec import Spec
@@ -105,6 +106,16 @@ class RayTrial(FoldsAndConstraints):
         self.metrics: dict[str, Any] = {}
         self.env: dict[str, str] = {}  # Ray itself sets CUDA_VISIBLE_DEVICES for the task's GPUs
         self.cancelled = threading.Event()
+        self.resumed = False  # cut short before, running again
+        self.checkpoint_folder: str | None = None  # on the sweep's folder, which every node shares (docs/ray.md)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This trial's checkpoint folder (created on first use), the same one when it runs again."""
+        from sweepkit.client import checkpoint_dir
+
+        with _in_trial(self.checkpoint_folder, self.resumed):
+            return checkpoint_dir()
 
     def _ask(self, call: Any) -> str | None:
         import ray
@@ -185,14 +196,18 @@ def _run_trial(
     max_steps: int | None,
     relay: Any,
     metric: str | None = None,
+    retry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Ray task: call the user's function and say how it ended. Every ending is a value, not a raised
     exception, so the driver tells a user's error (a failed trial) from Ray's (a lost worker) for sure."""
     relay.begin.remote(key)
     trial = RayTrial(relay, key, number, params, sweep, max_steps, metric)
+    trial.resumed = bool((retry or {}).get("resumed"))
+    trial.checkpoint_folder = (retry or {}).get("checkpoint_dir")
     try:
         fn = _load(payload)
-        result = fn(params, trial) if wants_trial(fn) else fn(params)
+        with _in_trial(trial.checkpoint_folder, trial.resumed):  # for `sweepkit.checkpoint_dir()`
+            result = fn(params, trial) if wants_trial(fn) else fn(params)
         return {
             "end": "done",
             "result": _plain_result(result),
@@ -467,7 +482,7 @@ class RayExecutor:
         key = next(self._keys)
         ref = self._task.options(name=f"{self.sweep} trial {context.number}").remote(
             self._payload, key, context.number, params, self.sweep, context.max_steps, relay,
-            getattr(context, "fold_metric", None),
+            getattr(context, "fold_metric", None), _retry_fields(context),
         )  # fmt: skip
         launch = _Launch(ref, key, relay)
         with self._lock:

@@ -14,19 +14,25 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit._folds import FoldsAndConstraints, fold_lists
+from sweepkit.client import _in_trial
 from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
 from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
+from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
+from sweepkit.results._checkpoints import first_attempt, folder_of
+from sweepkit.results._checkpoints import prune as prune_checkpoints
 from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
+from sweepkit.spec._model import CheckpointsSpec
 from sweepkit.strategy import Strategy
 from sweepkit.sweep._folds import fold_result, write_constraints
 from sweepkit.sweep._function import MetricMissing, TrialError
@@ -81,6 +87,9 @@ class TrialContext(FoldsAndConstraints):
         slot: int = 0,
         env: dict[str, str] | None = None,
         watch: Callable[[int], None] | None = None,
+        resumed: bool = False,
+        retry_of: int | None = None,
+        checkpoint_folder: Path | None = None,
     ) -> None:
         self._trial = trial
         self.number = trial.number
@@ -92,6 +101,21 @@ class TrialContext(FoldsAndConstraints):
         self.env = env or {}  # the slot's environment for a program (its GPUs)
         self.cancelled = threading.Event()  # the sweep is stopping (Ctrl+C, --until): stop at the next report
         self._watch = watch
+        # A trial cut short before (crash, lost worker, killed run) runs again: `resumed`, and the checkpoint
+        # folder of its first attempt (results/_checkpoints.py), so it can go on from what it saved.
+        self.resumed = resumed
+        self.retry_of = retry_of  # the attempt it repeats
+        self.checkpoint_folder = checkpoint_folder
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This trial's checkpoint folder, created on first use, the same one on a retry."""
+        if self.checkpoint_folder is None:  # a TrialContext made outside a sweep (tests)
+            from sweepkit.client import checkpoint_dir
+
+            return checkpoint_dir()
+        self.checkpoint_folder.mkdir(parents=True, exist_ok=True)
+        return self.checkpoint_folder
 
     def report(self, value: float, step: int) -> None:
         """An intermediate value of the objective at `step` (an epoch, a round): feeds early stopping."""
@@ -203,6 +227,8 @@ class Engine:
         self._records: dict[int, TrialRecord] = {}
         self.max_trials: int | None = None  # `sweepkit agent --count N`: the most trials this run launches
         self.launched = 0
+        raw = spec.resolved.get("checkpoints")
+        self.checkpoints = CheckpointsSpec.model_validate(raw) if isinstance(raw, dict) else None
 
     # -- store reads ----------------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
@@ -533,6 +559,7 @@ class Engine:
                 return _STOP
             return None
         self.stats.infeasible_in_a_row = 0
+        retry_of, first = self._attempt(trial)
         context = TrialContext(
             trial,
             self.space.nest(flat),
@@ -541,12 +568,24 @@ class Engine:
             slot=slot,
             env=self.slot_envs[slot],
             watch=None,
+            resumed=retry_of is not None,
+            retry_of=retry_of,
+            checkpoint_folder=folder_of(self.spec.output, first),
         )
         context.fold_metric = self.spec.metric.name
         self._running[slot] = context
         self.stats.started_here += 1
         self.reporter.trial_started(trial.number, context.params)
         return trial, flat
+
+    def _attempt(self, trial: optuna.Trial) -> tuple[int | None, int]:
+        """(the attempt this trial repeats, the first attempt of its line): a retry's checkpoints are its first's."""
+        retry_of = attrs_of(trial).get("retry_of")  # Optuna's copy read at ask: no store read here
+        if retry_of is None:
+            return None, trial.number
+        parent = {t.number: attrs_of(t).get("retry_of") for t in self.trials()}
+        parent[trial.number] = int(retry_of)
+        return int(retry_of), first_attempt(trial.number, parent)
 
     def _discard(self, trial: optuna.Trial, why: str) -> None:
         """A trial asked for but never run: out of the results and the budget; a queued point goes back,
@@ -569,7 +608,9 @@ class Engine:
             context._watch = watch
         finish: dict[str, Any]
         try:
-            result = self.executor.call(slot, context.params, context)
+            folder = str(context.checkpoint_folder) if context.checkpoint_folder else None
+            with _in_trial(folder, context.resumed):  # `sweepkit.checkpoint_dir()` in a function run here
+                result = self.executor.call(slot, context.params, context)
             value, metrics = fold_result(result, self.spec.metric, context.folds)
             finish = {"state": TrialState.COMPLETE, "value": value, "metrics": {**context.metrics, **metrics}}
         except TrialPruned as exc:
@@ -706,6 +747,7 @@ class Engine:
                 tracker.trial_finished(frozen, rec)
             except Exception as exc:  # tracking is a copy of what the store holds: never stop the sweep
                 self.reporter.note(f"note: {type(tracker).__name__} could not log trial {rec.number}: {exc}")
+        self.keep_checkpoints()
 
         if state == TrialState.FAIL:
             if missing and not self._metric_seen():
@@ -742,6 +784,22 @@ class Engine:
                 self.stopping.set()
                 return False
         return True
+
+    def keep_checkpoints(self) -> None:
+        """`checkpoints: {keep: ...}`: drop the checkpoint folders of trials out of the best k (and of pruned
+        and failed ones), never those of trials running or queued to run again."""
+        rule = self.checkpoints
+        if rule is None or rule.keep == "all":
+            return
+        try:
+            folders = self.spec.output / CHECKPOINTS
+            if not folders.is_dir() or next(folders.iterdir(), None) is None:
+                return  # nothing saved yet: no need to read the trials back
+            prune_checkpoints(
+                self.spec.output, self.records(), keep=rule.keep, k=rule.count, maximize=self.spec.metric.maximize
+            )
+        except OSError as exc:  # a checkpoint folder left is disk space, not a reason to stop the sweep
+            self.reporter.note(f"note: could not remove old checkpoints: {exc}")
 
     def _metric_seen(self) -> bool:
         """Did any trial of the sweep, in any run, ever give its metric (as a result or a reported step)?"""

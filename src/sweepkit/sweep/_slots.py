@@ -255,6 +255,7 @@ class WorkerPool:
                 "max_steps": context.max_steps,
                 "sweep": context.sweep,
                 "metric": getattr(context, "fold_metric", None),
+                **_retry_fields(context),
             }
         )
         timer = None
@@ -321,6 +322,12 @@ class WorkerPool:
             worker.send({"op": "exit"})
         for worker in workers:
             worker.stop()
+
+
+def _retry_fields(context: Any) -> dict[str, Any]:
+    """A retry's flag and its checkpoint folder, for a trial run in another process (a worker, a Ray task)."""
+    folder = getattr(context, "checkpoint_folder", None)
+    return {"resumed": bool(getattr(context, "resumed", False)), "checkpoint_dir": str(folder) if folder else None}
 
 
 class _UserError(Exception):
