@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from sweepkit.results._pareto import front_summary, pareto_front
 from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
@@ -43,6 +44,14 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None  # the store's URL (None: embedded), kept out of the output files
     max_steps: int | None = None  # budget.steps, when the sweep set it: a trial's full budget of steps
+    # A multi-objective sweep's (name, goal) per objective, in order; empty for one metric. `metric`/`goal`
+    # and the best_* of the summary are then the first objective's (as `best --pick <first>`).
+    objectives: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def pareto_front(self) -> list[TrialRecord]:
+        """The complete trials no other trial beats on every objective (multi-objective sweeps only)."""
+        return pareto_front(self.trials, [goal for _, goal in self.objectives]) if self.objectives else []
 
     @property
     def steps(self) -> dict[str, Any] | None:
@@ -109,6 +118,7 @@ class SweepResult:
             "dialect": self.dialect,
             "steps": self.steps,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(front_summary(self.objectives, self.pareto_front) if self.objectives else {}),
             **self.extra,
         }
 

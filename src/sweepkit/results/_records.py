@@ -33,6 +33,7 @@ class TrialRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
     steps: int | None = None  # training steps it spent (steps_spent); None when it reported no step
+    values: list[float] | None = None  # a multi-objective sweep's: one per objective, in order (value: the first)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -52,6 +53,7 @@ class TrialRecord:
             "resources": self.resources,
             "worker": self.worker,
             "steps": self.steps,
+            **({"values": self.values} if self.values is not None else {}),
         }
 
 
@@ -94,7 +96,8 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
     attrs = attrs_of(trial)
     state = state_of(trial)
     flat = user_params(trial, space, grid=grid)
-    value = trial.value if trial.state == TrialState.COMPLETE else None
+    multi = trial.values is not None and len(trial.values) > 1  # FrozenTrial.value raises on such a trial
+    value = (trial.values[0] if multi else trial.value) if trial.state == TrialState.COMPLETE else None
     if value is None and state == State.PRUNED and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     if value is not None and not math.isfinite(value):
@@ -116,4 +119,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         resources=dict(attrs.get("resources") or {}),
         worker=attrs.get("worker"),
         steps=_steps(attrs.get("steps"), trial),
+        values=list(trial.values) if multi and trial.state == TrialState.COMPLETE else None,
     )
