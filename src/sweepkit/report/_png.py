@@ -551,7 +551,12 @@ def write_pngs(data: ReportData, folder: Path) -> list[Path]:
     """Every figure as `<name>.png`. A figure that fails to draw becomes an image saying so (and a note),
     so one bad figure never costs the others or the run's results."""
     written = []
-    for name, (title, draw) in FIGURES.items():
+    figures = FIGURES
+    if data.result.objectives:  # a multi-objective sweep: its Pareto front first
+        from sweepkit.report._pareto import PNG
+
+        figures = {**PNG, **FIGURES}
+    for name, (title, draw) in figures.items():
         try:
             fig = draw(data)
         except Exception as exc:
