@@ -10,11 +10,11 @@ import json
 import math
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 import optuna

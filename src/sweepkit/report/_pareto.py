@@ -101,7 +101,8 @@ def fig_pareto(data: ReportData) -> go.Figure | str:
     params = {t.number: t.params for t in data.trials}
     hover = np.array(
         [
-            f"trial {n}<br>" + "<br>".join(f"{m} = {v:.6g}" for m, v in zip(names, row, strict=True))
+            f"trial {n}<br>"
+            + "<br>".join(f"{m} = {v:.6g}" for m, v in zip(names, row, strict=True))
             + f"<br>{params.get(int(n))}"
             for n, row in zip(numbers, values, strict=True)
         ],

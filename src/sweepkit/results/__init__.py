@@ -215,7 +215,9 @@ def best_config_yaml(result: SweepResult) -> str:
         return "# no trial has completed yet\n"
     head = f"# best of sweep {result.name}: trial {best.number}, {result.metric} = {best.value}\n"
     if result.objectives:  # the best for the first objective: the others trade against it
-        head += f"# (the best for {result.metric}, the first objective; the Pareto front: sweepkit best {result.name})\n"
+        head += (
+            f"# (the best for {result.metric}, the first objective; the Pareto front: sweepkit best {result.name})\n"
+        )
     return head + yaml.safe_dump(best.params, sort_keys=False, default_flow_style=False)
 
 

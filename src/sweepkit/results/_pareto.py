@@ -39,9 +39,7 @@ def pareto_front(trials: list[TrialRecord], goals: list[str]) -> list[TrialRecor
     with the front found so far: O(n × front) rather than O(n²), fine at 10,000 trials."""
     front: list[tuple[tuple[float, ...], TrialRecord]] = []
     for loss, t in sorted(_scored(trials, goals), key=lambda pair: (pair[0], pair[1].number)):
-        dominated = any(
-            all(a <= b for a, b in zip(other, loss, strict=True)) and other != loss for other, _ in front
-        )
+        dominated = any(all(a <= b for a, b in zip(other, loss, strict=True)) and other != loss for other, _ in front)
         if not dominated:
             front.append((loss, t))
     return sorted((t for _, t in front), key=lambda t: t.number)
