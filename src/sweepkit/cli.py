@@ -659,7 +659,7 @@ def _print_front(result: Any, args: argparse.Namespace) -> int:
         goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
         table = Table("trial", *names, "params")
         for t in sorted(front, key=lambda t: (t.values or [0.0])[0] * (1 if result.goal == "minimize" else -1)):
-            table.add_row(str(t.number), *(_fmt(v) for v in t.values or []), _params(t.params, 200))
+            table.add_row(str(t.number), *(_fmt(v) for v in t.values or []), _params(t.params, 120))
         console = _console()
         with console.capture() as captured:
             console.print(f"Pareto front of sweep {result.name}: {len(front)} of {done} complete trials ({goals})")
