@@ -318,3 +318,16 @@ def test_the_front_is_exactly_the_non_dominated_trials(goals: list[str]) -> None
     }
     expected = {n for n, a in losses.items() if not any(dominated(a, b) for b in losses.values())}
     assert front == expected and (5 in front) == (301 in front) and 300 not in front
+
+
+def test_pick_breaks_a_tie_on_its_objective_by_the_others() -> None:
+    from sweepkit.results import SweepResult
+    from sweepkit.results._pareto import picked
+
+    trials = [_record(0, [0.2, 100.0]), _record(1, [0.5, 100.0]), _record(2, [0.1, 900.0])]
+    result = SweepResult(
+        name="s", metric="acc", goal="maximize", strategy="tpe", strategy_reason="", output=Path("."),
+        trials=trials, objectives=[("acc", "maximize"), ("size", "minimize")],
+    )  # fmt: skip
+    assert picked(result, "size").number == 1  # trials 0 and 1 are as small; 1 is more accurate
+    assert picked(result, "acc").number == 1

@@ -58,7 +58,8 @@ def front_summary(objectives: list[tuple[str, str]], front: list[TrialRecord]) -
 
 
 def picked(result: SweepResult, name: str) -> TrialRecord | None:
-    """The best complete trial for one objective (`best --pick NAME`); ties go to the earlier trial.
+    """The best complete trial for one objective (`best --pick NAME`), taken from the Pareto front (ties on
+    it go to the earlier trial).
     An unknown name is a user error listing the objectives. One metric: its best trial, when named."""
     names = [n for n, _ in result.objectives]
     if not names and name == result.metric:
@@ -69,8 +70,8 @@ def picked(result: SweepResult, name: str) -> TrialRecord | None:
                          f"its objectives: {listed}")  # fmt: skip
     index = names.index(name)
     maximize = result.objectives[index][1] == "maximize"
-    scored = [(t.values[index], t) for t in result.trials if t.state == "COMPLETE" and t.values]
-    scored = [(v, t) for v, t in scored if math.isfinite(v)]
+    # from the front: among trials tied on this objective, the one the others don't beat on the rest
+    scored = [(t.values[index], t) for t in result.pareto_front if t.values]
     if not scored:
         return None
     return min(scored, key=lambda pair: ((-pair[0] if maximize else pair[0]), pair[1].number))[1]
