@@ -324,7 +324,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         budget.append(f"{spec.budget.steps} steps per trial")
     if spec.budget.timeout:
         budget.append(f"timeout {spec.budget.timeout:g}s")
-    metric = f"{spec.metric.name} ({spec.metric.goal})"
+    metric = ", ".join(f"{o.name} ({o.goal})" for o in spec.metric.each)  # every objective of a list
     console.print(f"sweep: {spec.name}   metric: {metric}   budget: {', '.join(budget) or 'none'}")
     picked = strategy.name
     if spec.strategy_name != strategy.name:
