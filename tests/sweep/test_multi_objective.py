@@ -331,3 +331,40 @@ def test_pick_breaks_a_tie_on_its_objective_by_the_others() -> None:
     )  # fmt: skip
     assert picked(result, "size").number == 1  # trials 0 and 1 are as small; 1 is more accurate
     assert picked(result, "acc").number == 1
+
+
+def test_each_objective_is_read_as_one_metric_is() -> None:
+    from sweepkit.spec import load_spec
+    from sweepkit.sweep._function import TrialError, read_result
+
+    metric = load_spec({"metric": ["loss", {"name": "acc", "goal": "max"}], "parameters": {"x": [1, 2]}}).metric
+    values, metrics = read_result({"loss": [1.0, 2.0, 6.0], "acc": 0.5, "epoch": 3}, metric)
+    assert values == [3.0, 0.5]  # per-fold values: their mean (fold_aggregation)
+    assert metrics["loss_folds"] == [1.0, 2.0, 6.0] and metrics["epoch"] == 3
+    with pytest.raises(TrialError, match='acc is NaN|"acc" is NaN'):
+        read_result({"loss": 1.0, "acc": float("nan")}, metric)
+    with pytest.raises(TrialError, match="needs a dict holding loss, acc"):
+        read_result(0.5, metric)
+
+
+def test_a_conditional_space_searched_for_two_objectives_warns_nothing(workdir: Path) -> None:
+    import warnings
+
+    (workdir / "train.py").write_text(
+        "def objective(params):\n    x = params.get('x', 0.5)\n    return {'a': x, 'b': 1 - x}\n"
+    )
+    spec = {
+        "name": "cond",
+        "trial": {"function": "train:objective"},
+        "metric": ["a", "b"],
+        "strategy": {"name": "tpe", "seed": 0, "n_startup_trials": 2},
+        "budget": {"trials": 6},
+        "parameters": {"kind": {"values": ["x", "none"]}, "x": {"min": 0.0, "max": 1.0, "when": "kind == 'x'"}},
+    }
+    import sweepkit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = sweepkit.run(spec, quiet=True)
+    assert result.counts["COMPLETE"] == 6 and result.pareto_front
+    assert not [w for w in caught if "multivariate" in str(w.message)]
