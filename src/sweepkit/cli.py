@@ -194,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage")
     _common(p)
 
-    p = sub.add_parser("best", help="the best params of a sweep")
+    p = sub.add_parser("best", help="the best params of a sweep (a multi-objective sweep: its Pareto front)")
     p.add_argument("name")
     p.add_argument("--storage")
-    p.add_argument("--format", choices=("yaml", "json", "args", "hydra"), default="yaml")
+    p.add_argument("--format", choices=("yaml", "json", "args", "hydra"), help="yaml unless given")
+    p.add_argument("--pick", metavar="METRIC", help="a multi-objective sweep: the best trial for this objective")
     p.add_argument("--into", metavar="CONFIG", help="write the best params into your own YAML config (comments kept)")
     p.add_argument(
         "--map", action="append", default=[], metavar="PARAM=KEY",
@@ -324,7 +325,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         budget.append(f"{spec.budget.steps} steps per trial")
     if spec.budget.timeout:
         budget.append(f"timeout {spec.budget.timeout:g}s")
-    metric = f"{spec.metric.name} ({spec.metric.goal})"
+    metric = ", ".join(f"{o.name} ({o.goal})" for o in spec.metric.each)  # every objective of a list
     console.print(f"sweep: {spec.name}   metric: {metric}   budget: {', '.join(budget) or 'none'}")
     picked = strategy.name
     if spec.strategy_name != strategy.name:
@@ -576,7 +577,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(steps)
     console.print(f"strategy: {result.strategy} ({result.strategy_reason})")
     best = result.best_trial
-    if best is not None:
+    if result.objectives:  # a multi-objective sweep: no one best trial, a front of them
+        goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
+        console.print(f"Pareto front: {len(result.pareto_front)} trials ({goals}): sweepkit best {result.name}")
+    elif best is not None:
         shown = _params(best.params, 400)
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
     from sweepkit.resources import format_resources
@@ -594,7 +598,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         seconds = f"{t.duration:.1f}" if t.duration else "-"
         extra = [format_resources(t.resources) or "-"] if used else []
         extra += [folds_text(folds[t.number] or []) or "-"] if any(folds.values()) else []
-        table.add_row(str(t.number), t.state, _fmt(t.value), seconds, *extra, detail)
+        value = ", ".join(map(_fmt, t.values)) if t.values else _fmt(t.value)  # each objective's, in order
+        table.add_row(str(t.number), t.state, value, seconds, *extra, detail)
     console.print(table)
     return EXIT_OK
 
@@ -602,17 +607,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from sweepkit.errors import UsageError
     from sweepkit.export import format_best, write_into
+    from sweepkit.results._checkpoints import best_folder
+    from sweepkit.results._pareto import picked
     from sweepkit.results._stored import load_result
     from sweepkit.space import flatten
 
     result = load_result(_store(args), args.name)
-    best = result.best_params
+    if result.objectives and args.pick is None:
+        return _print_front(result, args)
+    chosen = result.best_trial if args.pick is None else picked(result, args.pick)
+    best = chosen.params if chosen is not None else None
     if best is None:
         raise UsageError(f'sweep "{args.name}" has no completed trial yet')
     if args.map and not args.into:
         raise UsageError("--map goes with --into CONFIG: it says which key of CONFIG a param goes to")
-    checkpoint = result.best_checkpoint
-    number = result.best_trial.number if result.best_trial else "?"
+    number = chosen.number if chosen else "?"
+    checkpoint = best_folder(result.output, result.trials, chosen.number if chosen else None)
     if args.checkpoint:
         if checkpoint is None:
             raise UsageError(f'the best trial of "{args.name}" (trial {number}) has no checkpoint folder')
@@ -629,7 +639,49 @@ def cmd_best(args: argparse.Namespace) -> int:
         for param, why in report.skipped.items():
             print(f"  not written: {param}: {why}", file=sys.stderr)
         return EXIT_OK
-    text = format_best(best, args.format)
+    text = format_best(best, args.format or "yaml")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"sweepkit: wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
+def _print_front(result: Any, args: argparse.Namespace) -> int:
+    """`best NAME` of a multi-objective sweep: the whole Pareto front (a table, or JSON with --format json)."""
+    from rich.table import Table
+
+    from sweepkit.errors import UsageError
+    from sweepkit.progress import _params
+    from sweepkit.results import to_json
+    from sweepkit.results._pareto import front_summary
+
+    names = [name for name, _ in result.objectives]
+    if args.into or args.format not in (None, "json"):
+        what = "--into" if args.into else f"--format {args.format}"
+        raise UsageError(
+            f"{what} needs one trial, and sweep {result.name} has a Pareto front ({', '.join(names)}): "
+            f"add --pick METRIC to take the best trial for one objective, e.g. --pick {names[0]}"
+        )
+    front = result.pareto_front
+    if args.format == "json":
+        text = to_json(front_summary(result.objectives, front)["pareto_front"])
+    else:
+        if not front:
+            raise UsageError(f'sweep "{result.name}" has no completed trial yet')
+        done = result.counts["COMPLETE"]
+        goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
+        table = Table("trial", *names, "params")
+        for t in sorted(front, key=lambda t: (t.values or [0.0])[0] * (1 if result.goal == "minimize" else -1)):
+            table.add_row(str(t.number), *(_fmt(v) for v in t.values or []), _params(t.params, 120))
+        console = _console()
+        with console.capture() as captured:
+            console.print(f"Pareto front of sweep {result.name}: {len(front)} of {done} complete trials ({goals})")
+            console.print(table)
+            console.print(f"the best trial for one objective: sweepkit best {result.name} --pick {names[0]}")
+        text = captured.get()
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")

@@ -90,7 +90,11 @@ class Progress:
             extra = f" ({rec.error or rec.reason})" if rec.error or rec.reason else ""
             extra += "" if rec.feasible else f" (infeasible: {violations(rec.constraints)})"
             best = _value(self.best.value if self.best else None)
-            self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
+            if rec.values is not None:  # a multi-objective sweep's trial: each objective's value, in order
+                shown = ", ".join(_value(v) for v in rec.values)
+                self._print(f"trial {rec.number} {rec.state} values=({shown}){extra}")
+            else:
+                self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
         self._refresh()
 
     def note(self, text: str) -> None:
@@ -108,7 +112,11 @@ class Progress:
         steps = steps_line(result)
         if steps is not None:
             self._print(steps)
-        if best is not None:
+        if result.objectives:  # no one best trial: a front of them
+            goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
+            front = len(result.pareto_front)
+            self._print(f"Pareto front: {front} trials ({goals}): sweepkit best {result.name} lists them")
+        elif best is not None:
             self._print(f"best: trial {best.number}, {result.metric} = {best.value:.6g}: {_params(best.params, 400)}")
         self._print(f"results in {result.output}")
 

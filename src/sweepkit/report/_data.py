@@ -10,6 +10,7 @@ import json
 import math
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -261,8 +262,9 @@ def importances(study: optuna.Study, searched: list[str], method: str = "ped-ano
     finished = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
+        if t.values is not None and all(math.isfinite(v) for v in t.values)  # FrozenTrial.value raises on 2+
     ]
+    target = first_objective(study)
     present = {n for t in finished for n in t.distributions}
     names = [n for n in searched if n in present] or sorted(present)
     if not finished:
@@ -282,7 +284,7 @@ def importances(study: optuna.Study, searched: list[str], method: str = "ped-ano
         warnings.simplefilter("always")
         try:
             raw = optuna.importance.get_param_importances(
-                study, evaluator=_evaluator(method), params=names, normalize=False
+                study, evaluator=_evaluator(method), params=names, normalize=False, target=target
             )
         except Exception as exc:  # conditional params for fANOVA/MDI, or a library limit: say so, draw the rest
             found.notes.append(f"could not be computed: {type(exc).__name__}: {exc}")
@@ -304,6 +306,15 @@ def importances(study: optuna.Study, searched: list[str], method: str = "ped-ano
         if "regime" in message and "`" in message:  # a conditional parameter seen in too few trials
             found.notes.append(f"{message.split('`')[1]}: active in too few trials, its share may be off")
     return found
+
+
+def first_objective(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """A multi-objective sweep's importance is for its first objective (Optuna needs a target there), as
+    lower-is-better: PED-ANOVA with a target ranks what it takes to reach low values."""
+    if len(study.directions) < 2:
+        return None
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return lambda t: sign * t.values[0]
 
 
 # -- learning curves --------------------------------------------------------------------------------------

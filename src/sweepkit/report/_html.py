@@ -612,7 +612,12 @@ def write_html(data: ReportData, path: Path, files: list[str]) -> None:
     parts.append(_kv_table(overview))
     nav = ['<a href="#summary">summary</a>']
     figures = []
-    for key, title, about, build in FIGURES + _fold_figure(data):
+    shown = FIGURES + _fold_figure(data)
+    if r.objectives:  # a multi-objective sweep: its Pareto front first
+        from sweepkit.report._pareto import HTML
+
+        shown = [*HTML, *shown]
+    for key, title, about, build in shown:
         try:
             fig = build(data)
         except Exception as exc:  # one figure failing never costs the page

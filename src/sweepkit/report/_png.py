@@ -554,6 +554,10 @@ def write_pngs(data: ReportData, folder: Path) -> list[Path]:
 
     written = []
     figures = {**FIGURES, **({"folds": ("Folds", draw_folds)} if has_folds(data) else {})}  # cross-validation
+    if data.result.objectives:  # a multi-objective sweep: its Pareto front first
+        from sweepkit.report._pareto import PNG
+
+        figures = {**PNG, **figures}
     for name, (title, draw) in figures.items():
         try:
             fig = draw(data)

@@ -101,7 +101,11 @@ def summary_text(data: ReportData, files: list[str]) -> str:
     r = data.result
     lines = [
         f"sweep: {r.name}",
-        f"metric: {r.metric} ({r.goal})",
+        f"metric: {r.metric} ({r.goal})"
+        if not r.objectives
+        else "objectives: "
+        + ", ".join(f"{name} ({goal})" for name, goal in r.objectives)
+        + f"; Pareto front: {len(r.pareto_front)} trials (sweepkit best {r.name}); best below: the first's",
         f"strategy: {r.strategy}" + (f" ({r.strategy_reason})" if r.strategy_reason else ""),
         f"trials: {len(r.trials):,} ({data.counts_text()})",
     ]

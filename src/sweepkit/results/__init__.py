@@ -21,6 +21,7 @@ import yaml
 
 from sweepkit.results._checkpoints import best_folder
 from sweepkit.results._folds import csv_cells, summary_fields
+from sweepkit.results._pareto import front_summary, pareto_front
 from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
@@ -45,6 +46,14 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None  # the store's URL (None: embedded), kept out of the output files
     max_steps: int | None = None  # budget.steps, when the sweep set it: a trial's full budget of steps
+    # A multi-objective sweep's (name, goal) per objective, in order; empty for one metric. `metric`/`goal`
+    # and the best_* of the summary are then the first objective's (as `best --pick <first>`).
+    objectives: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def pareto_front(self) -> list[TrialRecord]:
+        """The complete trials no other trial beats on every objective (multi-objective sweeps only)."""
+        return pareto_front(self.trials, [goal for _, goal in self.objectives]) if self.objectives else []
 
     @property
     def steps(self) -> dict[str, Any] | None:
@@ -120,6 +129,7 @@ class SweepResult:
             "steps": self.steps,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **summary_fields(self),  # the best trial's folds; trials a constraint they reported ruled out
+            **(front_summary(self.objectives, self.pareto_front) if self.objectives else {}),
             **self.extra,
         }
 
@@ -215,6 +225,10 @@ def best_config_yaml(result: SweepResult) -> str:
     if best is None:
         return "# no trial has completed yet\n"
     head = f"# best of sweep {result.name}: trial {best.number}, {result.metric} = {best.value}\n"
+    if result.objectives:  # the best for the first objective: the others trade against it
+        head += (
+            f"# (the best for {result.metric}, the first objective; the Pareto front: sweepkit best {result.name})\n"
+        )
     return head + yaml.safe_dump(best.params, sort_keys=False, default_flow_style=False)
 
 

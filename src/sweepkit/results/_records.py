@@ -41,6 +41,8 @@ class TrialRecord:
         """False when the trial violated a constraint it reported: it keeps its value but is never the best."""
         return all(v <= 0 for v in self.constraints.values())
 
+    values: list[float] | None = None  # a multi-objective sweep's: one per objective, in order (value: the first)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
         return {
@@ -60,6 +62,7 @@ class TrialRecord:
             "worker": self.worker,
             "steps": self.steps,
             **({"constraints": self.constraints, "feasible": self.feasible} if self.constraints else {}),
+            **({"values": self.values} if self.values is not None else {}),
         }
 
 
@@ -102,7 +105,8 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
     attrs = attrs_of(trial)
     state = state_of(trial)
     flat = user_params(trial, space, grid=grid)
-    value = trial.value if trial.state == TrialState.COMPLETE else None
+    multi = trial.values is not None and len(trial.values) > 1  # FrozenTrial.value raises on such a trial
+    value = (trial.values[0] if multi else trial.value) if trial.state == TrialState.COMPLETE else None
     if value is None and state == State.PRUNED and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     if value is not None and not math.isfinite(value):
@@ -125,4 +129,5 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         worker=attrs.get("worker"),
         steps=_steps(attrs.get("steps"), trial),
         constraints={k: v for k, v in trial.constraints.items() if k != CONSTRAINT},
+        values=list(trial.values) if multi and trial.state == TrialState.COMPLETE else None,
     )

@@ -9,6 +9,7 @@ import optuna
 
 from sweepkit.errors import SweepkitError
 from sweepkit.results import SweepResult
+from sweepkit.results._pareto import stored_objectives
 from sweepkit.results._records import record
 from sweepkit.space import SearchSpace
 from sweepkit.store import Store
@@ -44,13 +45,14 @@ def load_result(store: Store, name: str) -> SweepResult:
     return SweepResult(
         name=name,
         metric=str(meta.get("metric", "value")),
-        goal=study.direction.name.lower(),
+        goal=study.directions[0].name.lower(),  # the first objective's, on a multi-objective sweep
         strategy=str(meta.get("strategy", "?")),
         strategy_reason=str(meta.get("strategy_reason", "")),
         output=Path(meta.get("output") or Path("sweeps") / name),
         trials=trials,
         dialect=str(meta.get("dialect", "native")),
         max_steps=steps if isinstance(steps, int) else None,
+        objectives=stored_objectives(study),
     )
 
 

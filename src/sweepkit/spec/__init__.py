@@ -24,7 +24,7 @@ from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
 
-STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "bayes")
+STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
 _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 

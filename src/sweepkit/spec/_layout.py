@@ -42,6 +42,7 @@ ALIASES: dict[str, str] = {
     "steps_per_trial": "budget.steps",
     "timeout": "budget.timeout",
     "direction": "metric.goal",
+    "directions": "metric.goal",  # Optuna's multi-objective create_study(directions=[...])
     "mode": "metric.goal",
     "max_concurrent": "resources.workers",
     "n_jobs": "resources.workers",
@@ -99,6 +100,7 @@ STRATEGY_ALIASES = {
     "gridsearch": "grid", "gpsampler": "gp", "gp": "gp", "cma": "cmaes", "cmaes": "cmaes",
     "cmaessampler": "cmaes", "tpesampler": "tpe", "randomsampler": "random", "qmc": "qmc",
     "qmcsampler": "qmc", "anneal": "tpe", "auto": "auto", "optuna": "tpe",
+    "nsga2": "nsga2", "nsgaii": "nsga2", "nsgaiisampler": "nsga2",
     "combined": "tpe", "asha": "random",  # a `hyperopt:` section's: TPE + ASHA, random search + ASHA
     "hyperband": "random",  # a sweep_config.json's: Hyperband over random samples
 }  # fmt: skip
@@ -174,7 +176,7 @@ def _put(out: dict[str, Any], path: str, value: Any, origin: str, layout: Layout
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             # e.g. `metric: "eval_f1"` (a string) beside `mode: max`: promote to {name: ...}
-            if part == "metric" and isinstance(child, str):
+            if part == "metric" and isinstance(child, str | list):  # a list: several objectives (Ray's form)
                 child = node[part] = {"name": child}
             else:
                 raise SpecError(f'"{origin}" needs "{part}" to be a mapping', file=file, key=origin)
@@ -190,7 +192,7 @@ def _put(out: dict[str, Any], path: str, value: Any, origin: str, layout: Layout
     layout.origins[path] = origin
 
 
-_STUDY_KEYS = {"study_name": "name", "storage": "storage", "direction": "metric.goal"}
+_STUDY_KEYS = {"study_name": "name", "storage": "storage", "direction": "metric.goal", "directions": "metric.goal"}
 _TRIALS_KEYS = {"n_trials": "budget.trials", "timeout": "budget.timeout", "n_jobs": "resources.workers"}
 _SAMPLER_KEYS = {"type": "strategy.name", "name": "strategy.name", "seed": "strategy.seed"}
 _OPTUNA_SECTIONS = ("study", "trials", "sampler")
@@ -260,6 +262,8 @@ def _place(key: str, value: Any, origin: str, out: dict[str, Any], layout: Layou
         _put(out, ALIASES[key], value, origin, layout, file=file)
     elif key in ("metric", "strategy") and isinstance(value, str):  # `metric: eval_f1`, `strategy: combined`
         _put(out, f"{key}.name", value, origin, layout, file=file)
+    elif key == "metric" and isinstance(value, list):  # several objectives (spec/_objectives.py reads them)
+        _put(out, "metric.name", value, origin, layout, file=file)
     elif key == "tuner":  # NNI: tuner: {name: TPE, classArgs: {optimize_mode: maximize, seed: 7}}
         _place_tuner(value, origin, out, layout, file)
     elif key == "resources" and isinstance(value, dict) and isinstance(out.get(key, {}), dict):
@@ -540,6 +544,9 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
     if isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), str):
         goal = out["metric"]["goal"].strip().lower()
         out["metric"]["goal"] = _METRIC_GOALS.get(goal, out["metric"]["goal"])
+    elif isinstance(out.get("metric"), dict) and isinstance(out["metric"].get("goal"), list):  # `mode: [min, max]`
+        goals = out["metric"]["goal"]
+        out["metric"]["goal"] = [_METRIC_GOALS.get(g.strip().lower(), g) if isinstance(g, str) else g for g in goals]
     notify = out.get("notify")
     if isinstance(notify, dict) and True in notify and "on" not in notify:  # YAML 1.1 reads the key `on:` as true
         out["notify"] = {"on" if key is True else key: value for key, value in notify.items()}

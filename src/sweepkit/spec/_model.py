@@ -26,7 +26,12 @@ def _no_bool(value: Any) -> Any:
 
 
 class MetricSpec(_Section):
-    """What the sweep optimizes: `name` is read from what a trial returns or reports."""
+    """What the sweep optimizes: `name` is read from what a trial returns or reports.
+
+    A list of `{name, goal}` (or Optuna's `directions:`, Ray's `mode: [min, max]` beside a list of names)
+    is a multi-objective sweep: `objectives` holds each, and `name`/`goal` are the first one's, so code that
+    needs one metric (progress, the target) reads the first. `combine`/`expr` derive the metric from
+    others the trial gives (a weighted sum, or a sweepkit.expr expression): sweep/_objectives.py."""
 
     name: str = "value"
     goal: Literal["minimize", "maximize"] = "minimize"
@@ -34,12 +39,39 @@ class MetricSpec(_Section):
     summary: Literal["last", "best", "mean_last_k"] = "last"
     last_k: int = Field(default=3, ge=1)
     fold_aggregation: Literal["mean", "median", "min", "max"] = "mean"
+    combine: dict[str, float] | None = None  # {metric: weight}: the metric is their weighted sum
+    expr: str | None = None  # the metric computed from others by a sweepkit.expr expression
+    objectives: tuple[MetricSpec, ...] = ()  # two or more: a multi-objective sweep
 
     _numbers = field_validator("target", "last_k", mode="before")(classmethod(lambda cls, v: _no_bool(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_list(cls, value: Any) -> Any:
+        from sweepkit.spec._objectives import objective_list
+
+        return objective_list(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricSpec:
+        from sweepkit.spec._objectives import check_metric
+
+        check_metric(self)
+        return self
 
     @property
     def maximize(self) -> bool:
         return self.goal == "maximize"
+
+    @property
+    def multi(self) -> bool:
+        """Two or more objectives: an Optuna multi-objective study, a Pareto front rather than one best."""
+        return len(self.objectives) > 1
+
+    @property
+    def each(self) -> tuple[MetricSpec, ...]:
+        """The objectives, in order: the metric itself when there is one."""
+        return self.objectives or (self,)
 
 
 class StrategySpec(BaseModel):

@@ -81,7 +81,28 @@ _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "qmc": optuna.samplers.QMCSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,  # a genetic algorithm made for multi-objective sweeps
 }
+
+# Samplers that can't search a multi-objective study (Optuna's CmaEsSampler raises on one).
+SINGLE_OBJECTIVE_ONLY = ("cmaes",)
+# More objectives than this make a GP's expected hypervolume improvement slow to compute: TPE instead.
+GP_MAX_OBJECTIVES = 3
+
+
+def choose_multi(space: SearchSpace, trials: int | None, objectives: int) -> tuple[str, str]:
+    """`auto` for several objectives: the single-objective choice, where it can search a Pareto front well.
+    Grid and TPE (Optuna's MOTPE) stay; a GP (log expected hypervolume improvement) up to a few objectives."""
+    name, reason = choose(space, trials)
+    if name == "gp" and objectives > GP_MAX_OBJECTIVES:
+        return (
+            "tpe",
+            f"{objectives} objectives: a Gaussian process's hypervolume improvement is slow past "
+            f"{GP_MAX_OBJECTIVES}, and TPE (multi-objective) scales",
+        )
+    if name == "gp":
+        return name, reason + " (multi-objective: log expected hypervolume improvement)"
+    return name, reason
 
 
 def _check_grid(space: SearchSpace, file: str | None) -> None:
@@ -137,11 +158,13 @@ def build(
     seed: int | None,
     options: dict[str, Any] | None = None,
     file: str | None = None,
+    objectives: int = 1,
 ) -> Strategy:
-    """The sampler for a strategy name (already normalized: random, grid, tpe, gp, cmaes, qmc, bayes, auto)."""
+    """The sampler for a strategy name (already normalized: random, grid, tpe, gp, cmaes, qmc, nsga2, bayes,
+    auto), for a sweep of `objectives` metrics."""
     options = dict(options or {})
     if name == "auto":
-        name, reason = choose(space, trials)
+        name, reason = choose(space, trials) if objectives == 1 else choose_multi(space, trials, objectives)
     elif name == "bayes":
         if _torch_available():
             name, reason = "gp", "W&B's bayes is a Gaussian process: Optuna's GPSampler"
@@ -157,8 +180,17 @@ def build(
         _check_grid(space, file)
     if name == "gp" and not _torch_available():
         raise SpecError("strategy gp needs torch: pip install 'sweepkit[gp]'", file=file, key="strategy.name")
+    if objectives > 1 and name in SINGLE_OBJECTIVE_ONLY:
+        raise SpecError(
+            f"strategy {name} optimizes one metric, and this sweep has {objectives}: use tpe, gp, nsga2, random, "
+            "qmc or grid (auto picks one), or combine the metrics into one (metric.combine)",
+            file=file,
+            key="strategy.name",
+        )
     if name == "tpe" and space.conditional and "multivariate" not in options:
         options.setdefault("group", True)  # model each branch of a conditional space jointly
+        if objectives > 1:  # group needs the multivariate TPE, which Optuna leaves off for several objectives
+            options.setdefault("multivariate", True)
     cls = _SAMPLERS[name]
     signature = inspect.signature(cls).parameters
     accepted = [p for p in signature if p != "seed"]

@@ -24,6 +24,7 @@ from sweepkit.spec._units import parse_duration
 from sweepkit.store import EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
+from sweepkit.sweep._objectives import pruner_conflict
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._preflight import preflight
 from sweepkit.sweep._program import ProgramTrial
@@ -89,13 +90,14 @@ def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Stra
         seed=seed,
         options=spec.strategy.options,
         file=spec.file,
+        objectives=len(spec.metric.each),
     )
     return store, strategy
 
 
 def early_stopping(spec: Spec) -> Pruning:
     """The sweep's pruner, from its `pruner` / `scheduler` / `early_terminate` or its strategy word."""
-    return pruner.build(
+    pruning = pruner.build(
         pruner=spec.extra.get("pruner"),
         scheduler=spec.extra.get("scheduler"),
         early_terminate=spec.extra.get("early_terminate"),
@@ -105,22 +107,27 @@ def early_stopping(spec: Spec) -> Pruning:
         file=spec.file,
         origins=spec.origins,
     )
+    conflict = pruner_conflict(spec, pruning)  # none on a multi-objective sweep: exit 2, saying why
+    if conflict is not None:
+        raise conflict
+    return pruning
 
 
 def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) -> optuna.Study:
-    direction = "maximize" if spec.metric.maximize else "minimize"
+    directions = [o.goal for o in spec.metric.each]  # one per objective: Optuna's multi-objective study
     study = optuna.create_study(
         study_name=spec.name,
         storage=store.storage,
         sampler=strategy.sampler,
         pruner=pruning.pruner,  # NopPruner unless the file asks: never Optuna's default median pruner
-        direction=direction,
+        directions=directions,
         load_if_exists=True,
     )
-    if study.direction.name.lower() != direction:
+    stored = [d.name.lower() for d in study.directions]
+    if stored != directions:
         raise UsageError(
-            f'sweep "{spec.name}" in {store.describe()} was started to {study.direction.name.lower()}, '
-            f"but the sweep file says {direction}: use --fresh to start over (the old one is kept)"
+            f'sweep "{spec.name}" in {store.describe()} was started to {", ".join(stored)}, '
+            f"but the sweep file says {', '.join(directions)}: use --fresh to start over (the old one is kept)"
         )
     meta = {
         "spec": json.loads(json.dumps(spec.resolved, default=str)),
@@ -143,10 +150,11 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         )
     if stored != meta:
         study.set_user_attr(ATTR, meta)
-    if study.metric_names != [spec.metric.name]:
+    names = [o.name for o in spec.metric.each]
+    if study.metric_names != names:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.metric.name])  # the dashboard's axes say "val_loss", not "Objective 0"
+            study.set_metric_names(names)  # the dashboard's axes say "val_loss", not "Objective 0"
     return study
 
 

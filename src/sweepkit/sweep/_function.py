@@ -35,8 +35,13 @@ def _number(value: Any, what: str) -> float:
     return number
 
 
-def read_result(result: Any, metric: MetricSpec) -> tuple[float, dict[str, Any]]:
-    """A trial's return value → (objective, every metric). A list for the metric is per-fold values."""
+def read_result(result: Any, metric: MetricSpec) -> tuple[float | list[float], dict[str, Any]]:
+    """A trial's return value → (objective, every metric). A list for the metric is per-fold values.
+    Several objectives (a list of values, in order) or a combined metric: sweep/_objectives.py."""
+    if metric.multi or metric.combine is not None or metric.expr is not None:
+        from sweepkit.sweep._objectives import read_objectives
+
+        return read_objectives(result, metric)
     if isinstance(result, Mapping):
         metrics = {str(k): _plain(v) for k, v in result.items()}
         if metric.name not in metrics:

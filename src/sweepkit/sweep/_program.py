@@ -27,9 +27,11 @@ from typing import IO, Any
 
 from sweepkit.errors import TrialPruned, did_you_mean
 from sweepkit.results._records import steps_spent
-from sweepkit.spec import Spec
+from sweepkit.spec import MetricSpec, Spec
+from sweepkit.spec._objectives import derived_inputs
 from sweepkit.sweep._command import build_argv
 from sweepkit.sweep._function import MetricMissing, TrialError
+from sweepkit.sweep._objectives import derive, with_derived
 from sweepkit.sweep._slots import TrialInterrupted
 from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wait_for_service, wandb_env, without_wandb
 
@@ -320,7 +322,8 @@ class _Execution:
         the one it prunes at are still kept: they are steps the program spent)."""
         name = self.spec.metric.name
         pruned: TrialPruned | None = None
-        for step, metrics in rows:
+        for step, row in rows:
+            metrics = with_derived(self.spec.metric, row, self.last)  # a combined metric's curve, step by step
             for key, value in metrics.items():
                 self.history.setdefault(key, []).append((step, value))
                 self.last[key] = value
@@ -467,15 +470,33 @@ class _Execution:
             raise TrialError(f"the program was killed by {name}{self._tail_note()}")
         if code != 0:
             raise TrialError(f"the program exited with code {code}{self._tail_note()}")
-        metric = self.spec.metric
         summary = self.wandb.summary()
         for key, value in summary.items():
             self.last.setdefault(key, value)
+        finals = {metric.name: self._final(metric, summary) for metric in self.spec.metric.each}
+        metrics = {k: v for k, v in self.last.items() if not k.startswith("_")}
+        return {**metrics, **{name: value for name, value in finals.items() if value is not None}}
+
+    def _final(self, metric: MetricSpec, summary: dict[str, Any]) -> float | None:
+        """One objective's value: its series per `metric.summary`, or W&B's summary (as on W&B); None when the
+        trial reported folds instead (the objective is then their `fold_aggregation`)."""
         series = [v for _, v in self.history.get(metric.name, []) if _number(v) is not None]
         if not series and metric.name in summary:
             series = [summary[metric.name]]
         if not series and getattr(self.trial, "folds", None):  # the objective comes from its folds
-            return {k: v for k, v in self.last.items() if not k.startswith("_")}
+            return None
+        inputs = derived_inputs(metric)
+        if not series and inputs:
+            try:  # inputs logged only to W&B's summary: the combined metric from their final values
+                series = [derive(metric, {**self.last, **summary})]
+            except KeyError as exc:
+                logged = [key for key in self.last if not key.startswith("_")]
+                raise MetricMissing(
+                    f'the program exited 0 but never reported "{exc.args[0]}", which the metric "{metric.name}" '
+                    f"is computed from ({', '.join(inputs)}){did_you_mean(exc.args[0], logged)}"
+                ) from None
+            except ValueError as exc:
+                raise TrialError(f'metric "{metric.name}": {exc}') from None
         if not series:
             logged = [key for key in self.last if not key.startswith("_")]
             if logged:
@@ -499,6 +520,4 @@ class _Execution:
             value = _number(summary[metric.name])  # type: ignore[assignment]  # W&B's summary wins, as on W&B
         else:
             value = numbers[-1]
-        metrics = {k: v for k, v in self.last.items() if not k.startswith("_")}
-        metrics[metric.name] = value
-        return metrics
+        return value

@@ -121,11 +121,15 @@ class TrialContext(FoldsAndConstraints):
         """An intermediate value of the objective at `step` (an epoch, a round): feeds early stopping."""
         if self.cancelled.is_set():
             raise TrialInterrupted("interrupted: the sweep was stopped")
+        if len(self._trial.study.directions) > 1:  # Optuna can't report on a multi-objective study: no pruner
+            return
         self._trial.report(float(value), int(step))
         if self._trial.should_prune():
             raise TrialPruned(f"pruned at step {step}")
 
     def should_prune(self) -> bool:
+        if len(self._trial.study.directions) > 1:  # Optuna raises here on a multi-objective study: no pruner
+            return self.cancelled.is_set()
         return self.cancelled.is_set() or self._trial.should_prune()
 
     def log(self, metrics: dict[str, Any]) -> None:
@@ -260,6 +264,7 @@ class Engine:
             stop_reason=self.stop_reason,
             dialect=self.spec.dialect,
             max_steps=self.spec.budget.steps,
+            objectives=[(o.name, o.goal) for o in self.spec.metric.objectives],
         )
 
     def write(self, *, force: bool = False) -> SweepResult | None:
@@ -691,7 +696,7 @@ class Engine:
         self,
         trial: optuna.Trial,
         state: TrialState,
-        value: float | None,
+        value: float | list[float] | None,
         metrics: dict[str, Any],
         error: str | None,
         tb: str | None,
