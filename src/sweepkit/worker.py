@@ -5,7 +5,7 @@ module level) N times, not once per trial.
 Started by `sweep/_slots.py` as `python -m sweepkit.worker IN_FD OUT_FD`; it speaks JSON lines on two
 pipes of its own (stdout and stderr stay the user's). It imports nothing heavy of ours: no Optuna.
 
-    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep"} | {"op": "decision", "prune"}
+    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "seed"} | {"op": "decision", "prune"}
     worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "done", "result", "metrics"}
                      | {"op": "pruned", "message", "metrics"} | {"op": "error", "error", "traceback", "metrics"}
 """
@@ -69,6 +69,7 @@ class WorkerTrial:
         self.params: dict[str, Any] = message["params"]
         self.sweep: str = message["sweep"]
         self.max_steps: int | None = message.get("max_steps")
+        self.seed: int | None = message.get("seed")
         self.metrics: dict[str, Any] = {}
         self._pruned = False
 

@@ -43,6 +43,7 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None  # the store's URL (None: embedded), kept out of the output files
     max_steps: int | None = None  # budget.steps, when the sweep set it: a trial's full budget of steps
+    seed: int | None = None  # the sweep's seed: each trial's is derived from it (docs/reproducibility.md)
 
     @property
     def steps(self) -> dict[str, Any] | None:
@@ -108,6 +109,8 @@ class SweepResult:
             "stop_reason": self.stop_reason,
             "dialect": self.dialect,
             "steps": self.steps,
+            "seed": self.seed,
+            "trial_seeds": {str(t.number): t.seed for t in self.trials if t.seed is not None},
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **self.extra,
         }

@@ -33,6 +33,7 @@ class TrialRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
     steps: int | None = None  # training steps it spent (steps_spent); None when it reported no step
+    seed: int | None = None  # the seed the trial was handed (trial.seed, run.seed, $SWEEPKIT_SEED)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -52,6 +53,7 @@ class TrialRecord:
             "resources": self.resources,
             "worker": self.worker,
             "steps": self.steps,
+            "seed": self.seed,
         }
 
 
@@ -90,7 +92,7 @@ def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) ->
         return dict(internal)
 
 
-def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
+def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool, sweep_seed: int | None = None) -> TrialRecord:
     attrs = attrs_of(trial)
     state = state_of(trial)
     flat = user_params(trial, space, grid=grid)
@@ -116,4 +118,16 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         resources=dict(attrs.get("resources") or {}),
         worker=attrs.get("worker"),
         steps=_steps(attrs.get("steps"), trial),
+        seed=_seed(attrs.get("seed"), sweep_seed, trial.number),
     )
+
+
+def _seed(stored: Any, sweep_seed: Any, number: int) -> int | None:
+    """The seed a retry carries, else the one derived from the sweep's seed (none for a sweep stored without)."""
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    if isinstance(sweep_seed, int) and not isinstance(sweep_seed, bool):
+        from sweepkit.seeding import trial_seed
+
+        return trial_seed(sweep_seed, number)
+    return None

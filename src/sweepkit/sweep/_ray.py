@@ -84,11 +84,19 @@ class RayTrial:
     """The `trial` a function gets on a Ray worker: the same face as the engine's TrialContext."""
 
     def __init__(
-        self, relay: Any, key: int, number: int, params: dict[str, Any], sweep: str, max_steps: int | None
+        self,
+        relay: Any,
+        key: int,
+        number: int,
+        params: dict[str, Any],
+        sweep: str,
+        max_steps: int | None,
+        seed: int | None = None,
     ) -> None:
         self._relay = relay
         self._key = key
         self.number = number
+        self.seed = seed
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps
@@ -168,11 +176,12 @@ def _run_trial(
     sweep: str,
     max_steps: int | None,
     relay: Any,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The Ray task: call the user's function and say how it ended. Every ending is a value, not a raised
     exception, so the driver tells a user's error (a failed trial) from Ray's (a lost worker) for sure."""
     relay.begin.remote(key)
-    trial = RayTrial(relay, key, number, params, sweep, max_steps)
+    trial = RayTrial(relay, key, number, params, sweep, max_steps, seed)
     try:
         fn = _load(payload)
         result = fn(params, trial) if wants_trial(fn) else fn(params)
@@ -441,7 +450,14 @@ class RayExecutor:
         relay = self._relay_handle()
         key = next(self._keys)
         ref = self._task.options(name=f"{self.sweep} trial {context.number}").remote(
-            self._payload, key, context.number, params, self.sweep, context.max_steps, relay
+            self._payload,
+            key,
+            context.number,
+            params,
+            self.sweep,
+            context.max_steps,
+            relay,
+            getattr(context, "seed", None),
         )
         launch = _Launch(ref, key, relay)
         with self._lock:

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
+from sweepkit.seeding import trial_seed
 from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
 from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
@@ -78,9 +79,11 @@ class TrialContext:
         slot: int = 0,
         env: dict[str, str] | None = None,
         watch: Callable[[int], None] | None = None,
+        seed: int | None = None,
     ) -> None:
         self._trial = trial
         self.number = trial.number
+        self.seed = seed  # the trial's own seed (from the sweep's seed and its number; a retry keeps it)
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps  # the full budget of steps (epochs) a trial may train for: budget.steps
@@ -209,7 +212,7 @@ class Engine:
             finished = t.state.is_finished()
             cached = self._records.get(t.number) if finished else None
             if cached is None:
-                cached = record(t, self.space, grid=self.grid)
+                cached = record(t, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
                 if finished:
                     self._records[t.number] = cached
             out.append(cached)
@@ -227,6 +230,7 @@ class Engine:
             stop_reason=self.stop_reason,
             dialect=self.spec.dialect,
             max_steps=self.spec.budget.steps,
+            seed=self.spec.strategy.seed,
         )
 
     def write(self, *, force: bool = False) -> SweepResult | None:
@@ -286,8 +290,16 @@ class Engine:
         return True
 
     def _retry(self, t: FrozenTrial, tries: int | None = None) -> None:
-        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries)
+        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries, seed=self.seed_of(t))
         self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: attrs}, skip_if_exists=False)
+
+    def seed_of(self, trial: optuna.Trial | FrozenTrial) -> int | None:
+        """A trial's seed: a retry's is carried on it from the trial it repeats; others derive theirs."""
+        carried = attrs_of(trial).get("seed")
+        if isinstance(carried, int) and not isinstance(carried, bool):
+            return carried
+        sweep_seed = self.spec.strategy.seed
+        return None if sweep_seed is None else trial_seed(sweep_seed, trial.number)
 
     def _mark(self, trial: optuna.Trial, state: State, why: str) -> None:
         """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded)."""
@@ -534,6 +546,7 @@ class Engine:
             slot=slot,
             env=self.slot_envs[slot],
             watch=None,
+            seed=self.seed_of(trial),
         )
         self._running[slot] = context
         self.stats.started_here += 1
@@ -687,7 +700,7 @@ class Engine:
             self.stats.failed_in_a_row = 0
             self.stats.succeeded_here += 1
         result = self.write()
-        rec = record(frozen, self.space, grid=self.grid)
+        rec = record(frozen, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
         if result is None:
             self.reporter.trial_finished(rec, None, {})
         else:

@@ -38,6 +38,7 @@ class WorkerLost(Exception):  # noqa: N818
 
 class Context(Protocol):
     number: int
+    seed: int | None
     max_steps: int | None
     sweep: str
     env: dict[str, str]
@@ -254,6 +255,7 @@ class WorkerPool:
                 "params": params,
                 "max_steps": context.max_steps,
                 "sweep": context.sweep,
+                "seed": getattr(context, "seed", None),
             }
         )
         timer = None
