@@ -102,12 +102,11 @@ def _torch_cuda() -> str | None:
 
 def cpu() -> dict[str, Any]:
     model = None
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith(("model name", "Model", "cpu model")):
-                    model = line.partition(":")[2].strip() or None
-                    break
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith(("model name", "Model", "cpu model")):
+                model = line.partition(":")[2].strip() or None
+                break
     try:
         usable: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux

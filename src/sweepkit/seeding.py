@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Mapping
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a trial program pays every import)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = [

@@ -22,8 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepkit.errors import SpecError, StoreError, SweepFailed, TrialPruned
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
-from sweepkit.seeding import trial_seed
 from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
+from sweepkit.seeding import trial_seed
 from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
