@@ -42,6 +42,7 @@ PACKAGES = (
     "torchvision",
     "lightgbm",
     "xgboost",
+    "xgboost-cpu",  # the CPU-only build's distribution name (module xgboost)
     "catboost",
     "tensorflow",
     "jax",
@@ -166,7 +167,7 @@ def _git(folder: Path, *args: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):  # no git, or it hung
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.stdout.rstrip("\n") if done.returncode == 0 else None  # not strip(): porcelain lines start " M"
 
 
 def git(folder: Path) -> dict[str, Any] | None:
