@@ -154,7 +154,7 @@ def test_trial_seeds_are_stable_distinct_and_in_range() -> None:
     assert len(set(seeds)) == len(seeds)
     assert all(0 <= s < SEED_LIMIT for s in seeds)
     assert seeds[:50] != [trial_seed(124, n) for n in range(50)]
-    assert trial_seed(0, 0) == 1513790480  # the derivation is part of the record: it must not drift
+    assert trial_seed(0, 0) == 2117948893  # the derivation is part of the record: it must not drift
 
 
 # -- each library's seed parameters --------------------------------------------------------------------------

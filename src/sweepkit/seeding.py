@@ -53,16 +53,35 @@ def _installed(name: str) -> bool:
         return False
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(x: int) -> int:
+    """MurmurHash3's 32-bit finalizer: a bijection of 32-bit integers in which every input bit flips about half
+    of the output bits."""
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & _MASK32
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & _MASK32
+    return x ^ (x >> 16)
+
+
 def trial_seed(sweep_seed: int, number: int) -> int:
     """The seed of trial `number` of a sweep seeded `sweep_seed`, in [0, 2**31).
 
-    A hash, not `sweep_seed + number`: neighbouring trials (and sweeps seeded 1 and 2) get unrelated seeds,
-    so no two trials share random streams. A retried trial is given its original trial's seed (the engine
-    carries it on the queued trial), never one derived from its own number."""
-    import hashlib  # only where seeds are derived (the sweep's process), not in every trial program
-
-    digest = hashlib.blake2b(f"sweepkit:{int(sweep_seed)}:{int(number)}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % SEED_LIMIT
+    A keyed permutation of the trial numbers, not `sweep_seed + number`: two trials of a sweep never get the
+    same seed, and neighbouring trials (or sweeps seeded 1 and 2) get unrelated ones. Two rounds of a
+    bijective mixer keyed by the sweep's seed, walked until the value is below 2**31 (cycle walking keeps a
+    permutation a permutation on the smaller range). A retried trial is given its original trial's seed (the
+    engine carries it on the queued trial), never one derived from its own number."""
+    folded = int(sweep_seed) ^ (int(sweep_seed) >> 32)
+    first = _mix32((folded ^ 0x9E3779B9) & _MASK32)
+    second = _mix32(first ^ 0x7F4A7C15)
+    value = int(number) % SEED_LIMIT
+    while True:
+        value = _mix32(_mix32(value ^ first) ^ second)
+        if value < SEED_LIMIT:
+            return value
 
 
 def seed_everything(seed: int, deterministic: bool | str = True) -> dict[str, Any]:

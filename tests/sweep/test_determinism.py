@@ -191,3 +191,29 @@ def test_a_program_trial_cut_short_by_a_killed_run_gets_its_seed_back(workdir: P
     assert again["seed"] == rows[0]["seed"] == retry.seed
     assert all(str(r["seed"]) == r["env"] == r["old"] for r in rows)  # $SWEEPKIT_SEED, and its first name
     assert result.counts["COMPLETE"] == 2 and result.counts["INTERRUPTED"] == 1
+
+
+SLEEPY = """
+import time
+
+
+def objective(params):
+    time.sleep(0.02 + 0.08 * (params["x"] + 3) / 6)  # trials finish out of the order they started in
+    return {"loss": params["x"] ** 2}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["random", "qmc"])
+def test_strategies_blind_to_results_give_each_trial_number_its_point_with_parallel_workers(
+    strategy: str, tmp_path: Path
+) -> None:
+    runs = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.py").write_text(SLEEPY)
+        spec = {**_spec(strategy), "parameters": {"x": MIXED["x"], "lr": MIXED["lr"]}}
+        spec["trial"] = {"function": "train:objective"}
+        result = sweepkit.run(spec, trials=12, workers=3, seed=SEED, quiet=True, cwd=tmp_path / folder)
+        runs.append({t.number: (t.params, t.seed) for t in result.trials})
+    assert runs[0] == runs[1]
