@@ -22,6 +22,7 @@ from sweepkit.results._stored import load_result
 from sweepkit.seeding import trial_seed
 from sweepkit.store import Store
 from sweepkit.strategy import _SAMPLERS, _torch_available
+from sweepkit.sweep import join
 
 SEED = 1234
 MIXED = {  # continuous, log, integer and categorical: what every model-based strategy must handle
@@ -105,6 +106,39 @@ def test_another_seed_on_a_resume_is_refused(workdir: Path) -> None:
         sweepkit.run(spec, objective=_objective, trials=4, seed=6, quiet=True)
     assert info.value.key == "strategy.seed"
     assert len(sweepkit.run(spec, objective=_objective, trials=4, seed=5, quiet=True).trials) == 4
+
+
+STOPS_AT_THE_THIRD = """
+from pathlib import Path
+
+
+def objective(params, trial):
+    calls = Path("calls")
+    n = int(calls.read_text()) if calls.exists() else 0
+    calls.write_text(str(n + 1))
+    if n == 2 and Path("interrupt").exists():
+        raise KeyboardInterrupt  # Ctrl+C in the third trial: it is queued again, with its seed
+    return {"loss": params["x"], "seed": trial.seed}
+"""
+
+
+def test_an_agent_uses_the_seed_the_sweep_was_started_with_and_an_interrupted_trial_keeps_its_own(
+    workdir: Path,
+) -> None:
+    (workdir / "train.py").write_text(STOPS_AT_THE_THIRD)
+    (workdir / "interrupt").write_text("")
+    spec = {**_spec("random"), "trial": {"function": "train:objective"}, "strategy": {"name": "random", "seed": 3}}
+    with pytest.raises(KeyboardInterrupt):
+        sweepkit.run(spec, trials=4, seed=5, quiet=True)  # --seed 5 over the file's 3
+    (workdir / "interrupt").unlink()
+    with pytest.raises(SpecError, match="was started with seed 5"):
+        sweepkit.run(spec, trials=4, quiet=True)  # the file's 3 alone would give the trials to come other seeds
+    result = join(spec["name"], quiet=True)
+    assert result.seed == 5
+    by_number = {t.number: t for t in result.trials}
+    assert by_number[2].state == "INTERRUPTED" and by_number[3].retry_of == 2
+    seeds = {n: t.metrics.get("seed") for n, t in by_number.items() if t.state == "COMPLETE"}
+    assert seeds == {0: trial_seed(5, 0), 1: trial_seed(5, 1), 3: trial_seed(5, 2), 4: trial_seed(5, 4)}
 
 
 # -- retries keep the seed --------------------------------------------------------------------------------

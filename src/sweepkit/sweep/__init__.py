@@ -366,6 +366,8 @@ def join(
     label = meta["spec"].get("name")  # the label it was run under, kept while it still names this sweep
     spec = load_spec({**meta["spec"], "name": label if label and folder_name(label) == name else name}, cwd=base)
     spec.storage = storage
+    if isinstance(meta.get("seed"), int):  # the sweep's seed, which a --seed may have set over the file's
+        spec.strategy = spec.strategy.model_copy(update={"seed": meta["seed"]})
     return _execute(
         spec,
         objective=None,
