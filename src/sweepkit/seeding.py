@@ -8,7 +8,6 @@ docs/reproducibility.md.
 from __future__ import annotations
 
 import os
-import random
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a trial program pays every import)
@@ -100,6 +99,8 @@ def seed_everything(seed: int, deterministic: bool | str = True) -> dict[str, An
     seed = _check_seed(seed)
     if deterministic not in (True, False, "warn"):
         raise ValueError(f'deterministic must be True, False or "warn", got {deterministic!r}')
+    import random
+
     seeded: list[str] = []
     strict: list[str] = []
     env: dict[str, str] = {}
@@ -210,6 +211,8 @@ def seeded(params: Mapping[str, Any], library: str, seed: int, *, deterministic:
 def seed_worker(worker_id: int) -> None:
     """A PyTorch DataLoader `worker_init_fn`: seeds each worker's `random` and NumPy from its torch seed
     (which the loader's generator fixes), as PyTorch's reproducibility notes do."""
+    import random
+
     import torch
 
     worker_seed = torch.initial_seed() % 2**32
