@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms 
 if TYPE_CHECKING:
     from sweepkit.client import Params, Run, checkpoint_dir, init
     from sweepkit.results import SweepResult, TrialRecord
+    from sweepkit.seeding import dataloader_seeding, seed_everything, seed_params, seed_worker, seeded
     from sweepkit.spec import Spec, load_spec
     from sweepkit.sweep import run
 
@@ -27,6 +28,12 @@ _LAZY = {
     "Spec": ("sweepkit.spec", "Spec"),
     "SweepResult": ("sweepkit.results", "SweepResult"),
     "TrialRecord": ("sweepkit.results", "TrialRecord"),
+    # Reproducibility (docs/reproducibility.md): standard library only until called
+    "seed_everything": ("sweepkit.seeding", "seed_everything"),
+    "seeded": ("sweepkit.seeding", "seeded"),
+    "seed_params": ("sweepkit.seeding", "seed_params"),
+    "seed_worker": ("sweepkit.seeding", "seed_worker"),
+    "dataloader_seeding": ("sweepkit.seeding", "dataloader_seeding"),
 }
 
 
@@ -55,7 +62,12 @@ __all__ = [
     "UsageError",
     "__version__",
     "checkpoint_dir",
+    "dataloader_seeding",
     "init",
     "load_spec",
     "run",
+    "seed_everything",
+    "seed_params",
+    "seed_worker",
+    "seeded",
 ]

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--timeout", type=_timeout, help='stop launching trials after this long ("2h", "30m", seconds)')
     p.add_argument("--timeout-hours", type=float, help="the timeout in hours (the transformer workflow's spelling)")
-    p.add_argument("--seed", type=int, help="seed of the strategy, for reproducible suggestions")
+    p.add_argument("--seed", type=int, help="the sweep's seed: the strategy's, and each trial's (trial.seed) from it")
     p.add_argument("--storage", help="store URL (default: the embedded store in .sweepkit/)")
     p.add_argument("--fresh", action="store_true", help="keep the existing sweep as NAME.N and start over")
     _scale_flags(p)

@@ -246,7 +246,7 @@ class Run:
     in_sweep: bool
     trial: int | None
     sweep: str | None
-    seed: int | None
+    seed: int | None  # the trial's seed ($SWEEPKIT_SEED): seed_everything(run.seed), seeded(params, lib, run.seed)
     max_steps: int | None  # the sweep's budget.steps (--epochs-per-trial): train for this many steps at most
     resumed: bool  # this trial was cut short before (a crash, a lost worker, a killed run) and runs again
 
@@ -452,7 +452,7 @@ def init(defaults: Mapping[str, Any] | None = None, *, config: Mapping[str, Any]
         in_sweep=in_sweep,
         trial=_env_int("SWEEPKIT_TRIAL"),
         sweep=os.environ.get("SWEEPKIT_SWEEP") or None,
-        seed=_env_int("SWEEPKIT_TRIAL_SEED"),
+        seed=_env_int("SWEEPKIT_SEED") if "SWEEPKIT_SEED" in os.environ else _env_int("SWEEPKIT_TRIAL_SEED"),
         max_steps=_env_int("SWEEPKIT_MAX_STEPS"),
         resumed=_resumed(),
         trial_dir=os.environ.get("SWEEPKIT_TRIAL_DIR") or None,

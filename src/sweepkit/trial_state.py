@@ -83,6 +83,7 @@ class TrialAttrs(TypedDict, total=False):
     steps: int  # steps a pruned program really ran (it may go on past the report the pruner judged)
     retry_of: int  # the trial it runs again
     retries: int  # how many times its point was lost already
+    seed: int  # on a retry: the seed of the trial it runs again (the same seed, however often it is retried)
 
 
 class _HasUserAttrs(Protocol):
@@ -125,14 +126,20 @@ def unmarked(attrs: Mapping[str, Any], error: str) -> TrialAttrs:
     return {**out, "error": error}  # type: ignore[typeddict-item]
 
 
-def requeued(attrs: Mapping[str, Any], *, retry_of: int | None = None, retries: int | None = None) -> TrialAttrs:
-    """The attrs a point queued again starts with: its history only, never its old trial's mark or results."""
+def requeued(
+    attrs: Mapping[str, Any], *, retry_of: int | None = None, retries: int | None = None, seed: int | None = None
+) -> TrialAttrs:
+    """The attrs a point queued again starts with: its history only (and a retry's seed), never its old
+    trial's mark or results."""
     out: TrialAttrs = {}
     if retry_of is not None or "retry_of" in attrs:
         out["retry_of"] = int(retry_of if retry_of is not None else attrs["retry_of"])
     tries = retries if retries is not None else attrs.get("retries", 0)
     if tries:
         out["retries"] = int(tries)
+    kept = seed if seed is not None else attrs.get("seed")
+    if isinstance(kept, int) and not isinstance(kept, bool):
+        out["seed"] = kept
     return out
 
 

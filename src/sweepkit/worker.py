@@ -5,8 +5,8 @@ module level) N times, not once per trial.
 Started by `sweep/_slots.py` as `python -m sweepkit.worker IN_FD OUT_FD`; it speaks JSON lines on two
 pipes of its own (stdout and stderr stay the user's). It imports nothing heavy of ours: no Optuna.
 
-    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric", "resumed",
-                      "checkpoint_dir"} | {"op": "decision", "prune"}
+    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric", "seed",
+                      "resumed", "checkpoint_dir"} | {"op": "decision", "prune"}
     worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "fold", "fold", "metrics"}
                      | {"op": "constraint", "name", "value"} (no answer) | {"op": "done", "result", "metrics"}
                      | {"op": "pruned", "message", "metrics"} | {"op": "error", "error", "traceback", "metrics"}
@@ -78,6 +78,7 @@ class WorkerTrial(FoldsAndConstraints):
         self.fold_metric = message.get("metric") or self.fold_metric
         self.resumed: bool = bool(message.get("resumed"))  # cut short before, running again
         self.checkpoint_folder: str | None = message.get("checkpoint_dir")
+        self.seed: int | None = message.get("seed")
         self.metrics: dict[str, Any] = {}
         self._pruned = False
 

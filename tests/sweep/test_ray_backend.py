@@ -65,7 +65,13 @@ def run(params, trial):
         import numpy as np
 
         trial.log({"logged": 7})
-        return {"loss": np.float64(params["x"]), "number": trial.number, "max_steps": trial.max_steps, "node": node()}
+        return {
+            "loss": np.float64(params["x"]),
+            "number": trial.number,
+            "max_steps": trial.max_steps,
+            "seed": trial.seed,
+            "node": node(),
+        }
     if kind == "report":
         for step, value in enumerate([0.5, 2.0, 3.0]):
             (marks / f"step{step}").write_text("")
@@ -281,8 +287,10 @@ def executor(cluster: Cluster) -> Iterator[Any]:
     ex.close()
 
 
-def context_for(study: optuna.Study, params: dict[str, Any], max_steps: int | None = None) -> TrialContext:
-    return TrialContext(study.ask(), params, "t", max_steps)
+def context_for(
+    study: optuna.Study, params: dict[str, Any], max_steps: int | None = None, seed: int | None = None
+) -> TrialContext:
+    return TrialContext(study.ask(), params, "t", max_steps, seed=seed)
 
 
 # -- single trials through RayExecutor -----------------------------------------------------------------------
@@ -299,10 +307,10 @@ def test_a_function_returns_its_value(executor: Any) -> None:
 
 def test_the_trial_object_and_logged_metrics_arrive(executor: Any, cluster: Cluster) -> None:
     study = optuna.create_study()
-    context = context_for(study, {}, max_steps=9)
+    context = context_for(study, {}, max_steps=9, seed=4242)
     result = executor.call(0, {"kind": "info", "x": 1.5}, context)
     assert result["loss"] == 1.5 and type(result["loss"]) is float  # numpy turned into Python on the node
-    assert (result["number"], result["max_steps"]) == (context.number, 9)
+    assert (result["number"], result["max_steps"], result["seed"]) == (context.number, 9, 4242)
     assert result["node"] in cluster.node_ids  # it ran on the cluster, not here
     assert context.metrics == {"logged": 7}
 

@@ -406,7 +406,10 @@ def draw_slice(data: ReportData) -> Figure | str:
             ax.set_title(f"{inactive:,} trials without {axis.name} not shown", fontsize=9, color="#555555")
     logged = _metric_scale(plots[0], values)
     plots[0].set_ylabel(f"{data.metric} ({data.result.goal})" + (", log scale" if logged else ""))
-    plots[0].legend(loc="best", fontsize=9)
+    # The best trial's star is on the plots of the parameters it has (a conditional space: maybe not the first).
+    starred = next((ax for ax in plots if ax.get_legend_handles_labels()[0]), None)
+    if starred is not None:
+        starred.legend(loc="best", fontsize=9)
     if scatter is not None:
         fig.colorbar(scatter, ax=list(plots), pad=0.01, fraction=0.04).set_label("trial number")
     which = "most important parameters" if data.importance.values else "first parameters"

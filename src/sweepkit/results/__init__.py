@@ -55,6 +55,8 @@ class SweepResult:
         """The complete trials no other trial beats on every objective (multi-objective sweeps only)."""
         return pareto_front(self.trials, [goal for _, goal in self.objectives]) if self.objectives else []
 
+    seed: int | None = None  # the sweep's seed: each trial's is derived from it (docs/reproducibility.md)
+
     @property
     def steps(self) -> dict[str, Any] | None:
         """Training steps spent, against the full-budget equivalent: what the same trials would have spent with
@@ -127,6 +129,8 @@ class SweepResult:
             "stop_reason": self.stop_reason,
             "dialect": self.dialect,
             "steps": self.steps,
+            "seed": self.seed,
+            "trial_seeds": {str(t.number): t.seed for t in self.trials if t.seed is not None},
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **summary_fields(self),  # the best trial's folds; trials a constraint they reported ruled out
             **(front_summary(self.objectives, self.pareto_front) if self.objectives else {}),

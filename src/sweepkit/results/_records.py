@@ -42,6 +42,7 @@ class TrialRecord:
         return all(v <= 0 for v in self.constraints.values())
 
     values: list[float] | None = None  # a multi-objective sweep's: one per objective, in order (value: the first)
+    seed: int | None = None  # the seed the trial was handed (trial.seed, run.seed, $SWEEPKIT_SEED)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, built by hand: `dataclasses.asdict` deep-copies, which shows at 10,000 trials."""
@@ -63,6 +64,7 @@ class TrialRecord:
             "steps": self.steps,
             **({"constraints": self.constraints, "feasible": self.feasible} if self.constraints else {}),
             **({"values": self.values} if self.values is not None else {}),
+            "seed": self.seed,
         }
 
 
@@ -101,7 +103,7 @@ def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) ->
         return dict(internal)
 
 
-def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> TrialRecord:
+def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool, sweep_seed: int | None = None) -> TrialRecord:
     attrs = attrs_of(trial)
     state = state_of(trial)
     flat = user_params(trial, space, grid=grid)
@@ -130,4 +132,16 @@ def record(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> Tria
         steps=_steps(attrs.get("steps"), trial),
         constraints={k: v for k, v in trial.constraints.items() if k != CONSTRAINT},
         values=list(trial.values) if multi and trial.state == TrialState.COMPLETE else None,
+        seed=_seed(attrs.get("seed"), sweep_seed, trial.number),
     )
+
+
+def _seed(stored: Any, sweep_seed: Any, number: int) -> int | None:
+    """The seed a retry carries, else the one derived from the sweep's seed (none for a sweep stored without)."""
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    if isinstance(sweep_seed, int) and not isinstance(sweep_seed, bool):
+        from sweepkit.seeding import trial_seed
+
+        return trial_seed(sweep_seed, number)
+    return None

@@ -40,7 +40,12 @@ def load_result(store: Store, name: str) -> SweepResult:
     meta = sweep_meta(study)
     space = stored_space(meta)
     grid = bool(meta.get("grid"))
-    trials = [record(t, space, grid=grid) for t in study.get_trials(deepcopy=False) if state_of(t) != State.DISCARDED]
+    seed = meta.get("seed") if isinstance(meta.get("seed"), int) else None
+    trials = [
+        record(t, space, grid=grid, sweep_seed=seed)
+        for t in study.get_trials(deepcopy=False)
+        if state_of(t) != State.DISCARDED
+    ]
     steps = _budget(meta).get("steps")
     return SweepResult(
         name=name,
@@ -53,6 +58,7 @@ def load_result(store: Store, name: str) -> SweepResult:
         dialect=str(meta.get("dialect", "native")),
         max_steps=steps if isinstance(steps, int) else None,
         objectives=stored_objectives(study),
+        seed=seed,
     )
 
 

@@ -327,9 +327,9 @@ def _place_tuner(value: Any, origin: str, out: dict[str, Any], layout: Layout, f
 SWEEP_CONFIG_KEYS = ("sweep_type", "hyperband", "parameter_ranges", "gpu_settings")
 _HYPERBAND_KEYS = ("iterations", "max_iter", "eta")
 _GPU_SETTINGS = {
-    "deterministic": "sweepkit cannot make your framework's GPU operations deterministic: do it in the training "
-    "code (e.g. torch.use_deterministic_algorithms(True) with CUBLAS_WORKSPACE_CONFIG=:4096:8), and give --seed "
-    "for reproducible suggestions",
+    "deterministic": "sweepkit cannot make your framework's GPU operations deterministic from the file: call "
+    "sweepkit.seed_everything(trial.seed) (run.seed in a program) first thing in the training code, which seeds "
+    "every library and turns on deterministic kernels, and give --seed (docs/reproducibility.md)",
     "memory_fraction": "a trial's framework sets its own share of GPU memory (e.g. "
     "torch.cuda.set_per_process_memory_fraction); sweepkit gives each trial its GPUs (resources.gpus_per_trial, "
     "--gpu-ids)",
@@ -352,8 +352,9 @@ def number(value: Any) -> int | float | None:
 
 def _ranges(value: Any, origin: str, file: str | None) -> Any:
     """`parameter_ranges` → `parameters`: `[low, high]` (two numbers) is a range, integers giving an integer
-    one; one model's ranges (`"catboost": {"depth": [4, 10]}`) are a nested section; anything else is read as
-    any `parameters` entry is (a longer list is a choice)."""
+    one; one model's ranges (`"catboost": {"depth": [4, 10]}`) are a nested section, searched only for trials
+    that choose that model when it says so (`"when": "model == 'catboost'"`); anything else is read as any
+    `parameters` entry is (a longer list is a choice)."""
     if not isinstance(value, dict):
         return value  # the schema says what is wrong with it
     out: dict[Any, Any] = {}
@@ -365,11 +366,20 @@ def _ranges(value: Any, origin: str, file: str | None) -> Any:
                     f"expected [low, high], found {entry} (low above high)", file=file, key=f"{origin}.{name}"
                 )
             out[name] = {"low": bounds[0], "high": bounds[1]}
-        elif _is_model(entry):
-            out[name] = {"parameters": _ranges(entry, f"{origin}.{name}", file)}
+        elif _is_model(ranges := _section_keys_apart(entry)):
+            out[name] = {"parameters": _ranges(ranges, f"{origin}.{name}", file)}
+            out[name].update({k: entry[k] for k in ("when", "description") if k in entry and k not in ranges})
         else:
             out[name] = entry
     return out
+
+
+def _section_keys_apart(entry: Any) -> Any:
+    """A model's ranges without its section keys: a text `when` (the condition) or `description`. A `when`
+    that is a range or a list is a parameter of that name, and stays."""
+    if not isinstance(entry, dict):
+        return entry
+    return {k: v for k, v in entry.items() if not (k in ("when", "description") and isinstance(v, str))}
 
 
 def _is_model(entry: Any) -> bool:

@@ -18,6 +18,7 @@ from sweepkit.errors import SpecError, SweepFailed, UsageError
 from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
 from sweepkit.results import SweepResult, write_outputs
+from sweepkit.seeding import SEED_LIMIT
 from sweepkit.spec import Spec, load_spec
 from sweepkit.spec._names import folder_name
 from sweepkit.spec._units import parse_duration
@@ -75,13 +76,39 @@ def _resolve(
     return spec
 
 
+def _sweep_seed(spec: Spec, stored: optuna.Study | None) -> int:
+    """The sweep's seed: the file's or --seed; else the one stored when the sweep began (so a resume and every
+    agent derive the same trial seeds); else one chosen now, stored with the sweep when it opens."""
+    kept = (stored.user_attrs.get(ATTR) or {}).get("seed") if stored is not None else None
+    kept = kept if isinstance(kept, int) and not isinstance(kept, bool) else None
+    given = spec.strategy.seed
+    if given is not None and kept is not None and given != kept:
+        raise SpecError(
+            f'sweep "{spec.name}" was started with seed {kept} (its trials\' seeds derive from it), but this run '
+            f"gives seed {given}: leave the seed out (or give {kept}) to resume it, or use --fresh to start over "
+            "(the old one is kept)",
+            file=spec.file,
+            key="strategy.seed",
+        )
+    if given is not None:
+        return given
+    if kept is not None:
+        return kept
+    import secrets
+
+    return secrets.randbelow(SEED_LIMIT)
+
+
 def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Strategy]:
-    """The store and the strategy. When resuming, a seeded sampler's seed moves on by the number of trials
-    already in the sweep: reseeded as at the start, it would propose the very points it already tried."""
+    """The store and the strategy. A sweep always has a seed (`spec.strategy.seed` is set here: given, stored
+    or chosen). When resuming, a seeded sampler's seed moves on by the number of trials already in the
+    sweep: reseeded as at the start, it would propose the very points it already tried."""
     store = Store(spec.storage, cwd=cwd)
+    stored = store.load(spec.name) if resume and spec.name in store.names() else None
+    spec.strategy = spec.strategy.model_copy(update={"seed": _sweep_seed(spec, stored)})
     seed = spec.strategy.seed
-    if resume and seed is not None and spec.strategy_name != "qmc" and spec.name in store.names():
-        done = len(store.load(spec.name).get_trials(deepcopy=False))
+    if stored is not None and seed is not None and spec.strategy_name != "qmc":
+        done = len(stored.get_trials(deepcopy=False))
         seed = (seed + done) % 2**32
     strategy = build(
         spec.strategy_name,
@@ -138,6 +165,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         "metric": spec.metric.name,
         "output": str(spec.output),
         "base_dir": str(spec.base_dir),  # where `sweepkit agent` finds the trial's code
+        "seed": spec.strategy.seed,  # the sweep's seed, given or chosen: agents and resumes derive trial seeds from it
     }
     stored = study.user_attrs.get(ATTR) or {}
     changed = _space_changes(stored.get("spec"), meta["spec"])
@@ -184,6 +212,18 @@ def _space_changes(before: Any, after: dict[str, Any], most: int = 5) -> list[st
     for key in _SPACE_KEYS:
         walk(get(before, key), get(after, key), key)
     return found[:most] + ([f"{len(found) - most} more"] if len(found) > most else [])
+
+
+def _record_environment(spec: Spec, note: Callable[[str], None], *, role: str) -> None:
+    """This run's entry in sweeps/<name>/environment.json (docs/reproducibility.md); a record that can't be
+    written is a note, never a failed sweep."""
+    from sweepkit import environment
+
+    entry = environment.collect(seed=spec.strategy.seed, folder=spec.base_dir, role=role)
+    try:
+        environment.record(spec.output, sweep=spec.name, seed=spec.strategy.seed, entry=entry)
+    except OSError as exc:
+        note(f"note: could not write {spec.output / environment.FILE}: {exc}")
 
 
 def _silent_optuna() -> None:
@@ -334,6 +374,8 @@ def join(
     label = meta["spec"].get("name")  # the label it was run under, kept while it still names this sweep
     spec = load_spec({**meta["spec"], "name": label if label and folder_name(label) == name else name}, cwd=base)
     spec.storage = storage
+    if isinstance(meta.get("seed"), int):  # the sweep's seed, which a --seed may have set over the file's
+        spec.strategy = spec.strategy.model_copy(update={"seed": meta["seed"]})
     return _execute(
         spec,
         objective=None,
@@ -409,6 +451,7 @@ def _execute(
             shutil.move(str(spec.output), str(spec.output.with_name(kept)))
         reporter.note(f"note: the previous sweep {spec.name} is kept as {kept}")
     study = _open_study(spec, store, strategy, pruning)
+    _record_environment(spec, reporter.note, role="agent" if agent else "run")
     trackers = tracking.build(spec, note=reporter.note)
     for tracker in trackers:
         tracker.sweep_started(spec, study)  # a tracking server that is down stops the run before any trial

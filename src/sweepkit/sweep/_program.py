@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from sweepkit.errors import TrialPruned, did_you_mean
 from sweepkit.results._records import steps_spent
+from sweepkit.seeding import trial_seed
 from sweepkit.spec import MetricSpec, Spec
 from sweepkit.spec._objectives import derived_inputs
 from sweepkit.sweep._command import build_argv
@@ -248,10 +249,13 @@ class ProgramTrial:
         self.cwd = (spec.base_dir / spec.trial.cwd) if spec.trial.cwd else (workdir or Path.cwd())
 
     def seed_of(self, number: int) -> int:
-        return ((self.spec.strategy.seed or 0) * 1_000_003 + number) % 2**31
+        """The seed of trial `number` when the trial does not carry one (a retry carries its original's)."""
+        return trial_seed(self.spec.strategy.seed or 0, number)
 
     def __call__(self, params: dict[str, Any], trial: Any) -> dict[str, Any]:
         number: int = trial.number
+        seed = getattr(trial, "seed", None)
+        seed = self.seed_of(number) if seed is None else seed
         folder = trial_dir(self.spec, number)
         folder.mkdir(parents=True, exist_ok=True)
         retry_of = getattr(trial, "retry_of", None)
@@ -279,7 +283,8 @@ class ProgramTrial:
             **wandb_env(folder, params, sweep=self.spec.name, trial=number),
             "SWEEPKIT_SWEEP": self.spec.name,
             "SWEEPKIT_TRIAL": str(number),
-            "SWEEPKIT_TRIAL_SEED": str(self.seed_of(number)),
+            "SWEEPKIT_SEED": str(seed),
+            "SWEEPKIT_TRIAL_SEED": str(seed),  # its first name, still set for programs that read it
             "SWEEPKIT_TRIAL_DIR": str(folder),
             "SWEEPKIT_PARAMS_FILE": str(params_file),
             "SWEEPKIT_CHANNEL": str(folder / "metrics.jsonl"),

@@ -95,10 +95,12 @@ class RayTrial(FoldsAndConstraints):
         sweep: str,
         max_steps: int | None,
         metric: str | None = None,
+        seed: int | None = None,
     ) -> None:
         self._relay = relay
         self._key = key
         self.number = number
+        self.seed = seed
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps
@@ -197,11 +199,12 @@ def _run_trial(
     relay: Any,
     metric: str | None = None,
     retry: dict[str, Any] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The Ray task: call the user's function and say how it ended. Every ending is a value, not a raised
     exception, so the driver tells a user's error (a failed trial) from Ray's (a lost worker) for sure."""
     relay.begin.remote(key)
-    trial = RayTrial(relay, key, number, params, sweep, max_steps, metric)
+    trial = RayTrial(relay, key, number, params, sweep, max_steps, metric, seed)
     trial.resumed = bool((retry or {}).get("resumed"))
     trial.checkpoint_folder = (retry or {}).get("checkpoint_dir")
     try:
@@ -483,6 +486,7 @@ class RayExecutor:
         ref = self._task.options(name=f"{self.sweep} trial {context.number}").remote(
             self._payload, key, context.number, params, self.sweep, context.max_steps, relay,
             getattr(context, "fold_metric", None), _retry_fields(context),
+            getattr(context, "seed", None),
         )  # fmt: skip
         launch = _Launch(ref, key, relay)
         with self._lock:

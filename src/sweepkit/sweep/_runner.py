@@ -29,6 +29,7 @@ from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
 from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
 from sweepkit.results._checkpoints import first_attempt, folder_of
 from sweepkit.results._checkpoints import prune as prune_checkpoints
+from sweepkit.seeding import trial_seed
 from sweepkit.space import Parameter, SearchSpace, point_key
 from sweepkit.space._params import Choice
 from sweepkit.spec import Spec
@@ -90,9 +91,11 @@ class TrialContext(FoldsAndConstraints):
         resumed: bool = False,
         retry_of: int | None = None,
         checkpoint_folder: Path | None = None,
+        seed: int | None = None,
     ) -> None:
         self._trial = trial
         self.number = trial.number
+        self.seed = seed  # the trial's own seed (from the sweep's seed and its number; a retry keeps it)
         self.params = params
         self.sweep = sweep
         self.max_steps = max_steps  # the full budget of steps (epochs) a trial may train for: budget.steps
@@ -246,7 +249,7 @@ class Engine:
             finished = t.state.is_finished()
             cached = self._records.get(t.number) if finished else None
             if cached is None:
-                cached = record(t, self.space, grid=self.grid)
+                cached = record(t, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
                 if finished:
                     self._records[t.number] = cached
             out.append(cached)
@@ -265,6 +268,7 @@ class Engine:
             dialect=self.spec.dialect,
             max_steps=self.spec.budget.steps,
             objectives=[(o.name, o.goal) for o in self.spec.metric.objectives],
+            seed=self.spec.strategy.seed,
         )
 
     def write(self, *, force: bool = False) -> SweepResult | None:
@@ -324,8 +328,16 @@ class Engine:
         return True
 
     def _retry(self, t: FrozenTrial, tries: int | None = None) -> None:
-        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries)
+        attrs = requeued(attrs_of(t), retry_of=t.number, retries=tries, seed=self.seed_of(t))
         self.study.enqueue_trial(dict(t.params), user_attrs={ATTR: attrs}, skip_if_exists=False)
+
+    def seed_of(self, trial: optuna.Trial | FrozenTrial) -> int | None:
+        """A trial's seed: a retry's is carried on it from the trial it repeats; others derive theirs."""
+        carried = attrs_of(trial).get("seed")
+        if isinstance(carried, int) and not isinstance(carried, bool):
+            return carried
+        sweep_seed = self.spec.strategy.seed
+        return None if sweep_seed is None else trial_seed(sweep_seed, trial.number)
 
     def _mark(self, trial: optuna.Trial, state: State, why: str) -> None:
         """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded)."""
@@ -576,6 +588,7 @@ class Engine:
             resumed=retry_of is not None,
             retry_of=retry_of,
             checkpoint_folder=folder_of(self.spec.output, first),
+            seed=self.seed_of(trial),
         )
         context.fold_metric = self.spec.metric.name
         self._running[slot] = context
@@ -742,7 +755,7 @@ class Engine:
             self.stats.failed_in_a_row = 0
             self.stats.succeeded_here += 1
         result = self.write()
-        rec = record(frozen, self.space, grid=self.grid)
+        rec = record(frozen, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
         if result is None:
             self.reporter.trial_finished(rec, None, {})
         else:

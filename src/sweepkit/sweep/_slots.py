@@ -38,6 +38,7 @@ class WorkerLost(Exception):  # noqa: N818
 
 class Context(Protocol):
     number: int
+    seed: int | None
     max_steps: int | None
     sweep: str
     env: dict[str, str]
@@ -256,6 +257,7 @@ class WorkerPool:
                 "sweep": context.sweep,
                 "metric": getattr(context, "fold_metric", None),
                 **_retry_fields(context),
+                "seed": getattr(context, "seed", None),
             }
         )
         timer = None
