@@ -318,10 +318,13 @@ def _postgres_or_skip() -> None:
 def test_a_run_killed_on_another_machine_is_found_by_its_silent_heartbeat(workdir: Path) -> None:
     """On a shared database no lock file can tell a dead run: the trial's heartbeat stops, an agent notices
     within the grace period, marks it "worker lost" and runs it again."""
+    TRIALS = 6
+    import optuna
+
     _postgres_or_skip()
     name = f"hb-{os.getpid()}-{int(time.time())}"
     (workdir / "train.py").write_text(TRAIN)
-    spec = _spec(name, 4, parameters={"x": {"min": 0.0, "max": 1.0}, "nap": {"value": 1.5}}, storage=POSTGRES)
+    spec = _spec(name, TRIALS, parameters={"x": {"min": 0.0, "max": 1.0}, "nap": {"value": 1.5}}, storage=POSTGRES)
     (workdir / "sweep.yaml").write_text(json.dumps(spec))
     env = {**os.environ, "SWEEPKIT_HEARTBEAT_SECONDS": "0.3"}
     victim = subprocess.Popen([*SWEEPKIT, "run", "sweep.yaml", "-q"], env=env)
@@ -334,14 +337,16 @@ def test_a_run_killed_on_another_machine_is_found_by_its_silent_heartbeat(workdi
             time.sleep(0.1)
         agent = subprocess.Popen([*SWEEPKIT, "agent", name, "--storage", POSTGRES, "-q"], env=env)
 
-        def agent_beats() -> bool:
-            trials = store.load(name).get_trials(deepcopy=False)
-            return any(str((t.system_attrs.get(BEAT) or {}).get("owner", "")).endswith(f":{agent.pid}") for t in trials)
+        def running_of(pid: int) -> bool:
+            trials = store.load(name).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            return any(str((t.system_attrs.get(BEAT) or {}).get("owner", "")).endswith(f":{pid}") for t in trials)
 
         # The agent runs a trial of its own, so it is past its start-up recovery (which, on this machine, would
-        # find the killed run by its free lock file): only the silent heartbeat can tell now.
-        while not agent_beats() and time.monotonic() < deadline:
+        # find the killed run by its free lock file): only the silent heartbeat can tell now. The victim is
+        # killed mid-trial (on a loaded machine the agent may start only after some of the victim's trials).
+        while not (both := running_of(agent.pid) and running_of(victim.pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert both, "the agent and the run never had a trial running at the same time"
         victim.kill()
         victim.wait()
         assert agent.wait(timeout=120) == 0
@@ -349,9 +354,7 @@ def test_a_run_killed_on_another_machine_is_found_by_its_silent_heartbeat(workdi
         lost = [t for t in trials if t.error and t.error.startswith("worker lost: no heartbeat")]
         assert len(lost) == 1, [(t.number, t.state, t.error) for t in trials]
         assert [t.state for t in trials if t.retry_of == lost[0].number] == ["COMPLETE"]
-        assert sum(t.state == "COMPLETE" for t in trials) == 4
+        assert sum(t.state == "COMPLETE" for t in trials) == TRIALS
     finally:
         victim.kill()
-        import optuna
-
         optuna.delete_study(study_name=name, storage=POSTGRES)
