@@ -14,8 +14,16 @@ An error in the hidden sitecustomize is left to Python, which reports it as it a
 import os
 import sys
 
+# Annotations in quotes, and no typing or __future__ import: this file runs at every start of every program trial.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _NOTE = "sweepkit: wandb.log is not read in this trial"
+_noted = False
 
 
 def _note(reason: object) -> None:
@@ -30,14 +38,13 @@ def _note(reason: object) -> None:
             pass
 
 
-_noted = False
-
-
 class _WandbFinder:
     """On sys.meta_path: finds nothing itself; on `import wandb` it runs the hook once W&B's module has loaded."""
 
     @staticmethod
-    def find_spec(name: str, path: object = None, target: object = None) -> object:
+    def find_spec(
+        name: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
         if name != "wandb":
             return None
         try:
@@ -49,11 +56,12 @@ class _WandbFinder:
                 return None
             loader = getattr(spec, "loader", None)
             load = getattr(loader, "exec_module", None)
-            if load is None or isinstance(loader, type):  # a class as loader: patching it would reach every module
+            # (a class as loader would be patched for every module it loads: leave such a one alone)
+            if loader is None or load is None or isinstance(loader, type):
                 _note(f"wandb is loaded by {loader!r}")
                 return spec
 
-            def exec_module(module: object) -> None:
+            def exec_module(module: "ModuleType") -> None:
                 load(module)  # W&B's own import: its errors are the program's, as without sweepkit
                 vars(loader).pop("exec_module", None)  # the loader as it was
                 _hook(module)
@@ -65,7 +73,7 @@ class _WandbFinder:
             return None
 
 
-def _hook(wandb: object) -> None:
+def _hook(wandb: "ModuleType") -> None:
     try:
         from sweepkit._wandb_shim import install
 
@@ -93,5 +101,5 @@ def _chain() -> None:
 
 
 if os.environ.get("SWEEPKIT_CHANNEL"):
-    sys.meta_path.insert(0, _WandbFinder)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, _WandbFinder)
 _chain()
