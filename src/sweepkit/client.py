@@ -239,6 +239,18 @@ def _shown(value: Any) -> str:
     return format(value, ".6g") if isinstance(value, float) else str(value)
 
 
+def _line(row: dict[str, Any]) -> bytes:
+    """One protocol line: `row` (values already made JSON by `_jsonable`) as JSON, newline included."""
+    return (json.dumps(row, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write `data` to the channel's O_APPEND descriptor with one write(), so the line lands whole at the end."""
+    view = memoryview(data)
+    while view:  # a regular file takes it all at once; loop only for a short write (e.g. a full disk)
+        view = view[os.write(fd, view) :]
+
+
 class Run:
     """One trial seen from inside the program: its params, where to put outputs, and how to report metrics."""
 
@@ -399,7 +411,7 @@ class Run:
             print(f"sweepkit: could not write the finish line: {exc}", file=sys.stderr)
 
     def _write(self, row: dict[str, Any]) -> None:
-        data = (json.dumps(row, allow_nan=False) + "\n").encode("utf-8")
+        data = _line(row)
         if len(data) > ATOMIC_LINE_BYTES and not self._warned_long:
             self._warned_long = True
             import warnings
@@ -410,9 +422,7 @@ class Run:
                 stacklevel=3,
             )
         assert self._fd is not None
-        view = memoryview(data)
-        while view:  # a regular file takes it all at once; loop only for a short write (e.g. a full disk)
-            view = view[os.write(self._fd, view) :]
+        _append(self._fd, data)
 
     def __enter__(self) -> Run:
         return self

@@ -87,3 +87,18 @@ def test_a_sweep_that_has_seen_the_metric_goes_on(workdir: Path) -> None:
     )
     assert main(["run", "sweep.yaml", "-q"]) == 0
     assert [t["state"] for t in history(workdir, "once")] == ["COMPLETE", "FAILED", "COMPLETE", "COMPLETE"]
+
+
+def test_a_wandb_the_shim_cannot_read_is_named_in_the_error(workdir: Path) -> None:
+    """A `wandb` that is no W&B (here the script's own wandb.py): the program runs on, and the trial's error
+    quotes the shim's note from its stderr, so the user learns why its wandb.log went unread."""
+    (workdir / "wandb.py").write_text("def log(row):\n    print('logged', row)\n")
+    (workdir / "train.py").write_text("import wandb\n\nwandb.log({'val_loss': 0.5})\n")
+    spec = {"name": "notwandb", "metric": {"name": "val_loss"}, "budget": {"trials": 2},
+            "trial": {"program": "train.py"}, "parameters": {"lr": {"min": 0.001, "max": 0.1}}}  # fmt: skip
+    with pytest.raises(sweepkit.SpecError, match="never reported"):
+        sweepkit.run(spec, quiet=True)
+    (trial,) = history(workdir, "notwandb")
+    assert "or wandb.log (sweepkit: wandb.log is not read in this trial (AttributeError: " in trial["error"]
+    stdout = (workdir / "sweeps" / "notwandb" / "trials" / "0" / "stdout.log").read_text()
+    assert "logged {'val_loss': 0.5}" in stdout  # the program itself ran to its end

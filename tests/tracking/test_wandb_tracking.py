@@ -1,14 +1,19 @@
 """W&B tracking, offline: a run per trial appears under the sweep's output folder; no account, no network.
 
 W&B's base URL points at a closed local port, so a run that tried to reach a server would fail, not leak.
+What the tracker hands W&B is read back through W&B's public API, by the shim program trials use
+(`sweepkit._wandb_shim`), installed in this process: each run's rows, then its summary as it finishes.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +27,7 @@ from tests.conftest import IN_CI
 
 if not IN_CI:
     pytest.importorskip("wandb", reason="W&B is an optional extra: pip install 'sweepkit[wandb]'")
-from sweepkit.sweep._wandb import RUN_ID_FILE, WandbReader  # noqa: E402
+from sweepkit._wandb_shim import install  # noqa: E402
 
 TRAIN = """
 def objective(params, trial):
@@ -43,6 +48,33 @@ parameters:
   bs: [32, 64]
 wandb: {project: gcode-fingerprinting, tags: [hpo]}
 """
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Path]:
+    """The channel that what this process passes to W&B's public API is copied to, while the test runs."""
+    import wandb
+
+    channel = tmp_path / "wandb-api.jsonl"
+    undo = install(wandb, str(channel))
+    try:
+        yield channel
+    finally:
+        undo()
+
+
+def _runs(channel: Path) -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Each finished run's rows and summary, in order (the tracker writes one run at a time)."""
+    runs, rows = [], []
+    for line in channel.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("event") == "summary":
+            runs.append((rows, row["metrics"]))
+            rows = []
+        else:
+            rows.append(row)
+    assert rows == []
+    return runs
 
 
 @pytest.fixture
@@ -73,12 +105,7 @@ def _replay(folder: Path) -> str:
     return sweep_key(spec, study)[:12]
 
 
-def _read(wandb_dir: Path, run_id: str) -> WandbReader:
-    (wandb_dir / RUN_ID_FILE).write_text(run_id + "\n")  # which run WandbReader reads
-    return WandbReader(wandb_dir.parent)
-
-
-def test_a_run_per_trial_offline_under_the_sweep_folder(offline: Path) -> None:
+def test_a_run_per_trial_offline_under_the_sweep_folder(offline: Path, logged: Path) -> None:
     result = sweepkit.run(offline / "sweep.yaml", quiet=True)
     assert result.counts["COMPLETE"] == 2 and result.counts["FAILED"] == 2
     prefix = sweep_key(load_spec(offline / "sweep.yaml"), Store(cwd=offline).load("wb"))[:12]  # logged live
@@ -86,12 +113,13 @@ def test_a_run_per_trial_offline_under_the_sweep_folder(offline: Path) -> None:
     wandb_dir = offline / "sweeps" / "wb" / "wandb"
     runs = sorted(p.name.rpartition("-")[2] for p in wandb_dir.glob("offline-run-*"))
     assert runs == sorted([*(f"{prefix}t{t.number}" for t in result.trials), f"{prefix}sweep"])
+    *trial_runs, (sweep_rows, sweep_summary) = _runs(logged)
+    runs = {summary["trial"]: (rows, summary) for rows, summary in trial_runs}
+    assert sorted(runs) == sorted(t.number for t in result.trials)
     for trial in result.trials:
-        reader = _read(wandb_dir, f"{prefix}t{trial.number}")
-        rows = reader.poll()
-        assert [step for step, _ in rows] == [0, 1, 2, 3]
-        assert rows[0][1] == {"val_loss": pytest.approx(trial.params["lr"] * 4)}
-        summary = reader.summary()
+        rows, summary = runs[trial.number]
+        assert [row["step"] for row in rows] == [0, 1, 2, 3]
+        assert rows[0] == {"step": 0, "val_loss": pytest.approx(trial.params["lr"] * 4)}
         assert summary["state"] == trial.state and summary["trial"] == trial.number
         if trial.state == "COMPLETE":
             assert summary["val_loss"] == pytest.approx(trial.value) and summary["acc"] == 0.9
@@ -99,8 +127,8 @@ def test_a_run_per_trial_offline_under_the_sweep_folder(offline: Path) -> None:
             assert "out of memory" in summary["error"]
     best = result.best_trial
     assert best is not None
-    summary = _read(wandb_dir, f"{prefix}sweep").summary()
-    assert summary["best_trial"] == best.number and summary["trials_complete"] == 2
+    assert sweep_rows == []
+    assert sweep_summary["best_trial"] == best.number and sweep_summary["trials_complete"] == 2
     assert not (offline / "wandb").exists()  # nothing outside the sweep's folder
 
     # A resumed sweep (fresh trackers) logs no trial twice.

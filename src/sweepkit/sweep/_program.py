@@ -2,7 +2,8 @@
 
 The program gets its params as `--key=value` flags (W&B's command macros), a JSON file and environment
 variables, and reports metrics through `sweepkit.init().log`, JSON lines on `$SWEEPKIT_CHANNEL`, or an
-unmodified `wandb.log` (W&B's library in offline mode). Every program runs in a process group of its own,
+unmodified `wandb.log` (W&B's library in offline mode; a sitecustomize first on the program's PYTHONPATH
+copies what it logs to the channel, `_wandb.with_shim`). Every program runs in a process group of its own,
 so a timeout, a pruning decision or Ctrl+C stops it and everything it started: SIGTERM, a grace period,
 then SIGKILL. No orphans. A pruned program that said it checks the stop file (`{"event": "stop_check"}`,
 which `sweepkit.init()`'s `log` and `should_stop` write) first gets a few seconds to leave on its own; any
@@ -34,13 +35,13 @@ from sweepkit.sweep._command import build_argv
 from sweepkit.sweep._function import MetricMissing, TrialError
 from sweepkit.sweep._objectives import derive, with_derived
 from sweepkit.sweep._slots import TrialInterrupted
-from sweepkit.sweep._wandb import MISSING_HINT, WandbReader, wait_for_service, wandb_env, without_wandb
+from sweepkit.sweep._wandb import wandb_env, with_shim, without_wandb
 
 POLL_SECONDS = 0.1
-WANDB_POLL_SECONDS = 1.0
 GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
 STOP_WAIT_SECONDS = 5.0  # after the stop file appears, before SIGTERM, for a program that checks it
 TAIL_LINES = 20
+SHIM_NOTE = "sweepkit: wandb.log is not read"  # how the W&B shim's note on the program's stderr begins
 TRIAL_LOGS = ("stdout.log", "stderr.log", "sweepkit.log")  # in sweeps/<name>/trials/<n>/, shown by `logs`
 
 
@@ -122,6 +123,7 @@ class Channel:
         self.warn = warn
         self.stop_check = False  # the program said it checks the stop file
         self.events: list[dict[str, Any]] = []  # "fold" and "constraint" lines not yet handled, in order
+        self.summary: dict[str, Any] = {}  # "summary" lines (a W&B run's summary at its end), merged in order
         self._offset = 0
         self._partial = b""
 
@@ -151,6 +153,8 @@ class Channel:
                 self.stop_check = self.stop_check or row["event"] == "stop_check"
                 if row["event"] in ("fold", "constraint"):
                     self.events.append(row)
+                elif row["event"] == "summary" and isinstance(row.get("metrics"), dict):
+                    self.summary.update(row["metrics"])
                 continue
             step = row.pop("step", None)
             rows.append((step if isinstance(step, int) and not isinstance(step, bool) else None, row))
@@ -294,6 +298,7 @@ class ProgramTrial:
             **({"SWEEPKIT_CHECKPOINT_DIR": str(checkpoints)} if checkpoints is not None else {}),
             **steps,
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": with_shim(os.environ.get("PYTHONPATH")),  # wandb.log, read in the program's process
             # `python` in a command means the environment sweepkit runs in, activated or not.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             **getattr(trial, "env", {}),  # the worker slot's GPUs (CUDA_VISIBLE_DEVICES)
@@ -313,7 +318,6 @@ class _Execution:
         self.env = env
         self.log = (folder / "sweepkit.log").open("a", encoding="utf-8")
         self.channel = Channel(folder / "metrics.jsonl", self._warn)
-        self.wandb = WandbReader(folder)
         self.history: dict[str, list[tuple[int | None, Any]]] = {}
         self.last: dict[str, Any] = {}
         self._reported_steps: set[int] = set()
@@ -344,11 +348,9 @@ class _Execution:
         if pruned is not None:
             raise pruned
 
-    def _poll(self, *, with_wandb: bool) -> None:
+    def _poll(self) -> None:
         self._absorb(self.channel.poll())
         self._take_events()
-        if with_wandb:
-            self._absorb(self.wandb.poll())
 
     def _take_events(self) -> None:
         """The folds and constraints the program reported (`run.log_fold`, `run.constraint`), handed to the
@@ -402,14 +404,11 @@ class _Execution:
                 tee.start()
         timeout = self.spec.trial.timeout
         started = time.monotonic()
-        last_wandb = 0.0
         exited = _exit_waiter(proc)
         try:
             while proc.poll() is None:
                 now = time.monotonic()
-                poll_wandb = now - last_wandb >= WANDB_POLL_SECONDS
-                last_wandb = now if poll_wandb else last_wandb
-                self._poll(with_wandb=poll_wandb)
+                self._poll()
                 if timeout is not None and now - started > timeout:
                     terminate_group(proc, self.owner.grace)
                     raise TrialError(f"timed out after {timeout:g}s (trial.timeout){self._tail_note()}")
@@ -431,7 +430,7 @@ class _Execution:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # the program exited: nothing it started may outlive it
         try:
-            self._poll(with_wandb=True)
+            self._poll()
         except TrialPruned:
             pass  # it finished anyway: keep its full result
         finally:
@@ -450,12 +449,15 @@ class _Execution:
         else:
             self._warn("pruned: the program never said it checks the stop file, so it is stopped now (SIGTERM)")
         terminate_group(proc, self.owner.grace)
-        self._absorb(self.channel.poll(), judge=False)
-        if self.wandb.started:
-            wait_for_service(proc.pid, self.owner.grace)  # it writes the rows it still holds, then exits
-        self.wandb.summary()  # reads the run file to its end, the last rows included
-        self._absorb(self.wandb.poll(), judge=False)
+        self._absorb(self.channel.poll(), judge=False)  # a W&B script's rows too: written as it logged them
         self.log.close()
+
+    def _shim_note(self) -> str:
+        """Why a W&B script's rows may be missing: the note the shim wrote on the program's stderr, if any."""
+        for line in reversed(tail(self.folder / "stderr.log", 200).splitlines()):
+            if line.startswith(SHIM_NOTE):
+                return f" ({line.strip()})"
+        return ""
 
     def _steps_reported(self) -> int | None:
         """Training steps the program spent: counted from every step it reported, of any metric."""
@@ -475,7 +477,7 @@ class _Execution:
             raise TrialError(f"the program was killed by {name}{self._tail_note()}")
         if code != 0:
             raise TrialError(f"the program exited with code {code}{self._tail_note()}")
-        summary = self.wandb.summary()
+        summary = self.channel.summary
         for key, value in summary.items():
             self.last.setdefault(key, value)
         finals = {metric.name: self._final(metric, summary) for metric in self.spec.metric.each}
@@ -510,10 +512,9 @@ class _Execution:
                     f'the program exited 0 but never reported "{metric.name}"; it reported {shown}'
                     f"{did_you_mean(metric.name, logged)}"
                 )
-            hint = "" if self.wandb.available else f" ({MISSING_HINT})"
             raise MetricMissing(
                 f'the program exited 0 but never reported "{metric.name}": report it with sweepkit.init().log, '
-                f"a JSON line on $SWEEPKIT_CHANNEL, or wandb.log{hint}"
+                f"a JSON line on $SWEEPKIT_CHANNEL, or wandb.log{self._shim_note()}"
             )
         values = [_number(v) for v in series]
         numbers = [v for v in values if v is not None]
