@@ -211,16 +211,9 @@ def draw_importance(data: ReportData) -> Figure | str:
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("share of importance (the shares sum to 100%)")
     ax.set_title(_title(data, f"Parameter importance for {data.metric}: {imp.title}"), fontsize=12)
-    if imp.notes:
-        ax.text(
-            0,
-            -0.18 - 0.9 / len(names) * 0,
-            "\n".join(f"note: {n}" for n in imp.notes),
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8.5,
-            color="#555555",
-        )
+    if imp.notes:  # under the axis label: the layout makes room for it at any height
+        notes = "\n".join(f"note: {n}" for n in imp.notes)
+        fig.supxlabel(notes, x=0.01, ha="left", fontsize=8.5, color="#555555", multialignment="left")
     ax.grid(axis="x", alpha=0.3)
     return fig
 

@@ -34,9 +34,8 @@ def _figure(figure: Drawn, data: ReportData) -> str:
         body = f'<img class="figure" alt="{html.escape(spec.title)}" src="data:image/png;base64,{inline}">'
     if spec.key == "folds":
         body += folds_table(data)
-    if spec.key == "importance" and data.importance.values:
-        body += "".join(f'<p class="about">note: {html.escape(n)}</p>' for n in data.importance.notes)
-    about = f'<p class="about">{html.escape(spec.about)}</p>'
+    about = spec.about + (f" Here: {data.importance.title}." if spec.key == "importance" else "")
+    about = f'<p class="about">{html.escape(about)}</p>'
     return f'<section id="{spec.key}"><h2>{spec.title}</h2>{about}{body}</section>'
 
 
