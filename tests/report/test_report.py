@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import math
@@ -21,7 +22,7 @@ from sweepkit.errors import SweepFailed, UsageError
 from sweepkit.report import _data as report_data
 from sweepkit.report import write_report
 from sweepkit.report._data import collect, lanes
-from sweepkit.report._png import draw_contour, draw_history, draw_intermediate, draw_slice, draw_timeline
+from sweepkit.report._figures import draw_contour, draw_history, draw_intermediate, draw_slice, draw_timeline
 from sweepkit.report._text import time_rows
 from sweepkit.store import Store
 from tests.conftest import IN_CI
@@ -171,8 +172,10 @@ def test_report_html_is_self_contained_and_lists_every_trial(swept: Swept) -> No
     page = (swept.out / "report.html").read_text()
     assert not re.search(r"<script[^>]*\ssrc=", page)  # nothing loaded from anywhere
     assert not re.search(r"<link[^>]*\shref=", page)
-    assert page.count("plotly.js v") == 1  # plotly.js inlined once, not once per figure
-    assert page.count('class="plotly-graph-div"') == 7
+    assert not re.search(r"<img[^>]*\ssrc=\"(?!data:image/png;base64,)", page)  # every figure inlined
+    assert page.count('<img class="figure"') == 7
+    history = re.search(r'<section id="history">.*?src="data:image/png;base64,([^"]+)"', page)
+    assert history and base64.b64decode(history[1]) == (swept.out / "tuning_history.png").read_bytes()
     assert "PED-ANOVA" in page
     table = page[page.index('<table class="grid sortable" id="trials">') :]
     table = table[: table.index("</table>")]
@@ -196,7 +199,7 @@ def test_a_sweep_with_no_finished_trial_says_so(workdir: Path) -> None:
     assert configs["k"] == 0 and configs["configurations"] == [] and said in configs["note"]
     page = (out / "report.html").read_text()
     assert f'<p class="empty big">{said}' in page.replace("&quot;", '"')
-    assert page.count('class="plotly-graph-div"') == 1  # only the timeline: the failed trials did run
+    assert page.count('<img class="figure"') == 1  # only the timeline: the failed trials did run
     assert "no data" in page
 
 
@@ -234,7 +237,7 @@ def test_conditional_parameters_are_shown_inactive(workdir: Path) -> None:
     sweepkit.run(cond, objective=lambda p: p["x"] + p.get("patience", 0) / 10, quiet=True)
     paths = write_report(Store(None, cwd=workdir), "cond")
     assert [p.name for p in paths] == WRITTEN
-    from sweepkit.report._png import parallel_columns
+    from sweepkit.report._figures import parallel_columns
 
     data = collect(Store(None, cwd=workdir), "cond")
     patience = next(c for c in parallel_columns(data) if c.title == "patience")
@@ -318,7 +321,7 @@ def test_report_from_a_postgresql_store(workdir: Path, capsys: pytest.CaptureFix
         sweepkit.run(spec(name=name, trials=12), objective=training, storage=url, quiet=True)
         assert main(["report", name, "--storage", url, "--out", "pg"]) == 0
         page = (workdir / "pg" / "report.html").read_text()
-        assert f"Sweep {name}" in page and page.count('class="plotly-graph-div"') == 7
+        assert f"Sweep {name}" in page and page.count('<img class="figure"') == 7
     finally:
         optuna.delete_study(study_name=name, storage=url)
 

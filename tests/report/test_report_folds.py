@@ -54,10 +54,12 @@ def test_folds_figure_and_section(workdir: Path) -> None:
             assert len(next(line for line in lines if line.number == t.number).values) < 5
         elif not t.feasible:
             assert states[t.number] == "INFEASIBLE"
-    assert not isinstance(draw_folds(data), str)
+    fig = draw_folds(data)
+    assert not isinstance(fig, str) and "f1 per fold" in fig.axes[0].get_title()
 
     page = (out / "report.html").read_text()
-    assert '<section id="folds">' in page and "f1 per fold" in page
+    section = page[page.index('<section id="folds">') :]
+    assert section.index('<img class="figure"') < section.index("</section>")  # folds.png, inlined
     assert "<th>fold 4</th>" in page and "<td>recall</td>" in page
     assert any(not t.feasible for t in result.trials)
     assert "COMPLETE (infeasible: latency_ms +1)" in page

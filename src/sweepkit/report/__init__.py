@@ -6,9 +6,10 @@
 Everything is read from the store alone, so a report can be made for a sweep that ran elsewhere (a shared
 PostgreSQL store, agents on other machines). Situations that are ordinary for a sweep (no finished trial,
 one parameter, no learning curves, too few trials to rank parameters) give figures and text that say so; a
-figure that fails to draw becomes an image saying why, and the other files are still written.
+figure that fails to draw becomes an image saying why, and the other files are still written. Each figure is
+drawn once (matplotlib, `_figures.py`): the same PNG is the file and the picture in report.html.
 
-matplotlib and plotly load here, never from `import sweepkit`.
+matplotlib loads here, never from `import sweepkit`.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def write_report(
     Raises UsageError (listing the sweeps there) when the store has no sweep `name`.
     """
     _needs_extra()
+    from sweepkit.report._figures import draw_all, write_pngs
     from sweepkit.report._html import write_html
-    from sweepkit.report._png import write_pngs
     from sweepkit.report._text import best_configs, summary_text
     from sweepkit.results import atomic_write
 
@@ -53,21 +54,21 @@ def write_report(
         written += _refresh_run_files(data.result, folder)
     atomic_write(folder / "best_configs.json", best_configs(data))
     written.append(folder / "best_configs.json")
-    written += write_pngs(data, folder)
+    drawn = draw_all(data)
+    written += write_pngs(drawn, folder)
     html = folder / "report.html"
     names = [p.name for p in [*written, folder / "summary.txt", html]]
-    write_html(data, html, names)
+    write_html(data, drawn, html, names)
     atomic_write(folder / "summary.txt", summary_text(data, names))  # last: it lists notes the figures left
     return [*written, folder / "summary.txt", html]
 
 
 def _needs_extra() -> None:
-    """One clear message when the plotting libraries are missing, naming what to install."""
+    """One clear message when matplotlib is missing, naming what to install."""
     import importlib.util
 
-    missing = [m for m in ("matplotlib", "plotly") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UsageError(f"sweepkit report needs {' and '.join(missing)}: pip install 'sweepkit[report]'")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("sweepkit report needs matplotlib: pip install 'sweepkit[report]'")
 
 
 def _refresh_run_files(result: object, folder: Path) -> list[Path]:

@@ -1,5 +1,5 @@
 """The report's cross-validation view, drawn only for a sweep whose trials reported folds: each trial's
-metric fold by fold (`folds.png`, and the same figure and a per-fold table in report.html).
+metric fold by fold (`folds.png`, shown in report.html with a per-fold table).
 
 The best trials are drawn as lines over the folds (a wide spread between folds says the split matters more
 than the parameters); pruned trials are drawn up to the fold that stopped them, infeasible ones dashed.
@@ -10,12 +10,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from sweepkit.report._data import ReportData
+from sweepkit.report._figures import Spec, _figure, _title
 from sweepkit.report._style import BEST, STATES
 from sweepkit.report._text import fmt
 from sweepkit.results._folds import fold_values, per_fold
@@ -66,8 +66,6 @@ def _label(line: FoldLine) -> str:
 
 def draw_folds(data: ReportData) -> Figure | str:
     """folds.png: the metric in each fold, one line per trial."""
-    from sweepkit.report._png import _figure, _title
-
     lines = fold_lines(data)
     if not lines:
         return "no trial reported per-fold values (trial.report_fold or run.log_fold)"
@@ -101,37 +99,6 @@ def draw_folds(data: ReportData) -> Figure | str:
     return fig
 
 
-def fig_folds(data: ReportData) -> go.Figure | str:
-    """The same figure in plotly, each line named by its trial (hover shows fold and value)."""
-    from sweepkit.report._html import _layout
-
-    lines = fold_lines(data)
-    if not lines:
-        return "no trial reported per-fold values (trial.report_fold or run.log_fold)"
-    fig = go.Figure()
-    for line in lines:
-        xs, ys = _xy(line)
-        s = STATES[line.state]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines+markers",
-                name=("best: " if line.best else f"{s.name}: ") + _label(line),
-                line={
-                    "color": BEST if line.best else s.colour,
-                    "width": 3 if line.best else 1,
-                    "dash": "dash" if line.state == "INFEASIBLE" else "solid",
-                },
-                opacity=1.0 if line.best else 0.7,
-                hovertemplate=f"trial {line.number}<br>fold %{{x}}: %{{y:.6g}}<extra></extra>",
-            )
-        )
-    fig.update_xaxes(title_text="fold", dtick=1)
-    fig.update_yaxes(title_text=data.metric)
-    return _layout(fig, f"{data.metric} per fold", height=420)
-
-
 def folds_table(data: ReportData) -> str:
     """The best trials' every per-fold metric, one row per trial and metric (HTML)."""
     rows = []
@@ -155,4 +122,14 @@ def has_folds(data: ReportData) -> bool:
     return any(fold_values(t, data.metric) is not None for t in data.trials)
 
 
-__all__ = ["draw_folds", "fig_folds", "fold_lines", "folds_table", "has_folds"]
+FOLDS = Spec(
+    "folds",
+    "folds",
+    "Folds",
+    "The metric in each cross-validation fold: the best complete trials, pruned ones up to the fold that "
+    "stopped them, and (dashed) complete ones that violated a constraint they reported.",
+    draw_folds,
+)
+
+
+__all__ = ["FOLDS", "draw_folds", "fold_lines", "folds_table", "has_folds"]

@@ -1,5 +1,5 @@
-"""A multi-objective sweep's Pareto front, drawn for the report: `pareto_front.png` (matplotlib's object API)
-and the same figure in report.html (plotly). Only made when the sweep has two or more objectives, so a
+"""A multi-objective sweep's Pareto front, drawn for the report: `pareto_front.png` (matplotlib's object API),
+shown in report.html too. Only made when the sweep has two or more objectives, so a
 single-objective report's files stay as they were.
 
 Drawn here rather than with Optuna's `plot_pareto_front`: its matplotlib version draws on pyplot's global
@@ -13,14 +13,12 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-import plotly.graph_objects as go
 from matplotlib.figure import Figure
-from plotly.subplots import make_subplots
 
 from sweepkit.report._data import ReportData, log_worthy
+from sweepkit.report._figures import Spec, _figure
 from sweepkit.report._style import BEST, STATES
 
-DPI = 110
 MAX_LABELLED = 25  # front trials labelled with their number; past this the labels are a smudge
 MAX_PANELS = 15  # 6 objectives' pairs: more objectives are drawn for their first six
 
@@ -58,7 +56,7 @@ def draw_pareto(data: ReportData) -> Figure | str:
     cols = 1 if len(pairs) == 1 else min(3, len(pairs))
     rows = -(-len(pairs) // cols)
     width, height = (9.0, 6.0) if len(pairs) == 1 else (4.6 * cols, 4.0 * rows + 0.6)
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = _figure(width, height)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     size = 40.0 if len(values) <= 200 else 14.0
     for ax, (i, j) in zip(axes, pairs, strict=False):
@@ -90,60 +88,13 @@ def draw_pareto(data: ReportData) -> Figure | str:
     return fig
 
 
-def fig_pareto(data: ReportData) -> go.Figure | str:
-    names, goals, values, numbers, on_front = _points(data)
-    if not len(values):
-        return data.no_finished_text()
-    pairs = _pairs(len(names))
-    cols = 1 if len(pairs) == 1 else min(3, len(pairs))
-    rows = -(-len(pairs) // cols)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.12)
-    params = {t.number: t.params for t in data.trials}
-    hover = np.array(
-        [
-            f"trial {n}<br>"
-            + "<br>".join(f"{m} = {v:.6g}" for m, v in zip(names, row, strict=True))
-            + f"<br>{params.get(int(n))}"
-            for n, row in zip(numbers, values, strict=True)
-        ],
-        dtype=object,
-    )
-    for k, (i, j) in enumerate(pairs):
-        r, c = k // cols + 1, k % cols + 1
-        for mask, name, colour, size in ((~on_front, "other complete trials", STATES["COMPLETE"].colour, 7),
-                                         (on_front, "Pareto front", BEST, 10)):  # fmt: skip
-            fig.add_trace(
-                go.Scatter(x=values[mask, i], y=values[mask, j], mode="markers", name=name, legendgroup=name,
-                           showlegend=k == 0, marker={"color": colour, "size": size},
-                           text=hover[mask], hoverinfo="text"),
-                row=r, col=c,
-            )  # fmt: skip
-        if len(names) == 2 and on_front.sum() > 1:
-            sx, sy = _staircase(values[on_front, i], values[on_front, j], (goals[i], goals[j]))
-            fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", line={"shape": "hv", "color": BEST, "width": 1},
-                                     showlegend=False, hoverinfo="skip"), row=r, col=c)  # fmt: skip
-        fig.update_xaxes(title_text=f"{names[i]} ({goals[i]})", row=r, col=c,
-                         type="log" if log_worthy(values[:, i]) else "linear")  # fmt: skip
-        fig.update_yaxes(title_text=f"{names[j]} ({goals[j]})", row=r, col=c,
-                         type="log" if log_worthy(values[:, j]) else "linear")  # fmt: skip
-    fig.update_layout(
-        template="plotly_white",
-        title={"text": f"Pareto front: {on_front.sum():,} of {len(values):,} complete trials", "x": 0.01},
-        height=480 if len(pairs) == 1 else 360 * rows + 80,
-        margin={"l": 70, "r": 30, "t": 70, "b": 60},
-    )
-    return fig
+PARETO = Spec(
+    "pareto_front",
+    "pareto",
+    "Pareto front",
+    "Each complete trial by its objectives; the front (red) holds the trials no other trial beats on every "
+    "objective: sweepkit best NAME lists them, --pick METRIC takes one.",
+    draw_pareto,
+)
 
-
-PNG = {"pareto_front": ("Pareto front", draw_pareto)}
-HTML = [
-    (
-        "pareto",
-        "Pareto front",
-        "Each complete trial by its objectives; the front (red) holds the trials no other trial beats on every "
-        "objective: sweepkit best NAME lists them, --pick METRIC takes one.",
-        fig_pareto,
-    )
-]
-
-__all__ = ["HTML", "PNG", "draw_pareto", "fig_pareto"]
+__all__ = ["PARETO", "draw_pareto"]

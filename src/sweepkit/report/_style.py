@@ -1,4 +1,4 @@
-"""One look for every figure, PNG or HTML: each trial state has its colour, marker and legend name."""
+"""One look for every figure: each trial state has its colour, marker and legend name."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ from dataclasses import dataclass
 class StateStyle:
     colour: str
     marker: str  # matplotlib marker
-    symbol: str  # plotly marker symbol
     name: str
 
 
 # Colour-blind-safe pairs (blue/orange) for the two states seen most; failed ones also differ by shape.
 STATES = {
-    "COMPLETE": StateStyle("#1f77b4", "o", "circle", "complete"),
-    "PRUNED": StateStyle("#ff7f0e", "v", "triangle-down", "pruned"),
-    "FAILED": StateStyle("#d62728", "x", "x", "failed"),
-    "INTERRUPTED": StateStyle("#bcbd22", "x", "x-thin", "interrupted"),
-    "INFEASIBLE": StateStyle("#9467bd", "s", "square", "infeasible"),
-    "RUNNING": StateStyle("#7f7f7f", "o", "circle-open", "running"),
-    "WAITING": StateStyle("#c7c7c7", "o", "circle-open", "waiting"),
+    "COMPLETE": StateStyle("#1f77b4", "o", "complete"),
+    "PRUNED": StateStyle("#ff7f0e", "v", "pruned"),
+    "FAILED": StateStyle("#d62728", "x", "failed"),
+    "INTERRUPTED": StateStyle("#bcbd22", "x", "interrupted"),
+    "INFEASIBLE": StateStyle("#9467bd", "s", "infeasible"),
+    "RUNNING": StateStyle("#7f7f7f", "o", "running"),
+    "WAITING": StateStyle("#c7c7c7", "o", "waiting"),
 }
 # Learning curves: stopped trials first, complete ones over them (they are the ones that reach the end).
 CURVE_ORDER = ("PRUNED", "FAILED", "INTERRUPTED", "INFEASIBLE", "WAITING", "RUNNING", "COMPLETE")

@@ -1,8 +1,16 @@
-"""The report's PNG figures, drawn with matplotlib's object API (no pyplot): nothing global is touched, so
-a report drawn inside a user's notebook or training script leaves its backend and figures alone.
+"""The report's figures, each defined once and drawn once with matplotlib's object API (no pyplot: nothing
+global is touched, so a report drawn inside a user's notebook or training script leaves its backend and
+figures alone). Each becomes `<name>.png`, and report.html shows those same PNG bytes.
 
 Each `draw_*` returns a figure, or a sentence saying why there is nothing to draw; that sentence becomes
 the image, so a stale figure from an earlier report never stays behind looking current.
+
+Why matplotlib rather than plotly, with Optuna's own `optuna.visualization` figures where they serve (measured
+on the 10,000-trial sweep of benchmarks/report10k.py, RESULTS.md): plotly PNGs need kaleido and a Chrome, and
+took 18 s there against 2.5 s for these; Optuna's figures draw each learning curve and each parallel line as
+its own trace (9,798 and 3,750 traces) and each trial as a timeline row (10.6 MB), show only complete trials
+in the history, know neither sweepkit's states nor the user's values of W&B-style parameters (Optuna holds
+their quantile), and recompute the importance the report already has. Its matplotlib figures draw on pyplot.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib import dates as mdates
@@ -202,16 +211,9 @@ def draw_importance(data: ReportData) -> Figure | str:
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("share of importance (the shares sum to 100%)")
     ax.set_title(_title(data, f"Parameter importance for {data.metric}: {imp.title}"), fontsize=12)
-    if imp.notes:
-        ax.text(
-            0,
-            -0.18 - 0.9 / len(names) * 0,
-            "\n".join(f"note: {n}" for n in imp.notes),
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8.5,
-            color="#555555",
-        )
+    if imp.notes:  # under the axis label: the layout makes room for it at any height
+        notes = "\n".join(f"note: {n}" for n in imp.notes)
+        fig.supxlabel(notes, x=0.01, ha="left", fontsize=8.5, color="#555555", multialignment="left")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -539,48 +541,105 @@ def draw_timeline(data: ReportData) -> Figure | str:
     return fig
 
 
-FIGURES: dict[str, tuple[str, Callable[[ReportData], Figure | str]]] = {
-    "tuning_history": ("Tuning history", draw_history),
-    "param_importance": ("Parameter importance", draw_importance),
-    "parallel_coordinates": ("Parallel coordinates", draw_parallel),
-    "intermediate_values": ("Learning curves", draw_intermediate),
-    "slice": ("Slice", draw_slice),
-    "contour": ("Contour", draw_contour),
-    "timeline": ("Timeline", draw_timeline),
-}
+class Spec(NamedTuple):
+    """One figure of the report: its file (`<name>.png`), its section in report.html (`key`), and how to draw it."""
+
+    name: str
+    key: str
+    title: str
+    about: str
+    draw: Callable[[ReportData], Figure | str]
 
 
-def write_pngs(data: ReportData, folder: Path) -> list[Path]:
-    """Every figure as `<name>.png`. A figure that fails to draw becomes an image saying so (and a note),
-    so one bad figure never costs the others or the run's results."""
-    from sweepkit.report._folds import draw_folds, has_folds
+class Drawn(NamedTuple):
+    """A figure drawn: the PNG's bytes (written to `<name>.png` and shown in report.html), and when there was
+    nothing to draw or it failed, the sentence saying why (the image says it too)."""
 
-    written = []
-    figures = {**FIGURES, **({"folds": ("Folds", draw_folds)} if has_folds(data) else {})}  # cross-validation
-    if data.result.objectives:  # a multi-objective sweep: its Pareto front first
-        from sweepkit.report._pareto import PNG
+    spec: Spec
+    png: bytes
+    message: str | None
 
-        figures = {**PNG, **figures}
-    for name, (title, draw) in figures.items():
+
+FIGURES = [
+    Spec(
+        "tuning_history",
+        "history",
+        "Tuning history",
+        "The metric of every trial, with the best value so far. Pruned trials show the last value they "
+        "reported; failed ones sit on the bottom edge.",
+        draw_history,
+    ),
+    Spec(
+        "param_importance",
+        "importance",
+        "Parameter importance",
+        "How much each parameter decides whether a trial is among the best (Optuna's evaluator, named in the title).",
+        draw_importance,
+    ),
+    Spec(
+        "parallel_coordinates",
+        "parallel",
+        "Parallel coordinates",
+        "One line per complete trial across every parameter, coloured by the metric (brighter is better).",
+        draw_parallel,
+    ),
+    Spec(
+        "intermediate_values",
+        "curves",
+        "Learning curves",
+        "What each trial reported step by step; a marker shows where a pruned or failed trial stopped.",
+        draw_intermediate,
+    ),
+    Spec(
+        "slice",
+        "slice",
+        "Slice",
+        "The metric against each of the two most important parameters, coloured by trial number: where the "
+        "search went over time.",
+        draw_slice,
+    ),
+    Spec("contour", "contour", "Contour", "The metric over the two most important parameters together.", draw_contour),
+    Spec("timeline", "timeline", "Timeline", "When each trial ran, on which worker, and how it ended.", draw_timeline),
+]
+
+
+def figures(data: ReportData) -> list[Spec]:
+    """The figures this sweep gets: a multi-objective sweep's Pareto front first, cross-validation folds last."""
+    from sweepkit.report._folds import FOLDS, has_folds
+    from sweepkit.report._pareto import PARETO
+
+    return [*([PARETO] if data.result.objectives else []), *FIGURES, *([FOLDS] if has_folds(data) else [])]
+
+
+def draw_all(data: ReportData) -> list[Drawn]:
+    """Every figure as PNG bytes. A figure that fails to draw becomes an image saying so (and a note), so one
+    bad figure never costs the others or the run's results."""
+    drawn = []
+    for spec in figures(data):
         try:
-            fig = draw(data)
+            fig = spec.draw(data)
         except Exception as exc:
-            data.notes.append(f"{name}.png could not be drawn: {type(exc).__name__}: {exc}")
+            data.notes.append(f"{spec.name}.png could not be drawn: {type(exc).__name__}: {exc}")
             fig = f"could not be drawn: {type(exc).__name__}: {exc}"
+        message = fig if isinstance(fig, str) else None
         if isinstance(fig, str):
-            fig = _message(_title(data, title), fig)
-        path = folder / f"{name}.png"
+            fig = _message(_title(data, spec.title), fig)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=DPI)
-        _atomic_bytes(path, buffer.getvalue())
+        drawn.append(Drawn(spec, buffer.getvalue(), message))
+    return drawn
+
+
+def write_pngs(drawn: list[Drawn], folder: Path) -> list[Path]:
+    """Each figure as `<name>.png`, replaced atomically (a reader never sees half a file)."""
+    written = []
+    for figure in drawn:
+        path = folder / f"{figure.spec.name}.png"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(figure.png)
+        tmp.replace(path)
         written.append(path)
     return written
 
 
-def _atomic_bytes(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
-
-
-__all__ = ["FIGURES", "write_pngs"]
+__all__ = ["FIGURES", "Drawn", "Spec", "draw_all", "figures", "write_pngs"]
