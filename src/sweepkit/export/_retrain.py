@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import UsageError
-from sweepkit.trial_state import RETRAIN_ATTR
+from sweepkit.trial_state import RETRAIN_ATTR, mark_retrain
 
 if TYPE_CHECKING:
     from sweepkit.space import SearchSpace
@@ -138,9 +138,7 @@ def retrain(
         spec, objective=objective, storage=storage, fresh=True, cwd=workdir, quiet=quiet, verbose=verbose
     )
     retrained = store.load(spec["name"])
-    retrained.set_user_attr(
-        RETRAIN_ATTR, {"sweep": name, "trial": best.number, "value": best.value, "params": flat, "steps": full}
-    )
+    mark_retrain(retrained, {"sweep": name, "trial": best.number, "value": best.value, "params": flat, "steps": full})
     return result
 
 
