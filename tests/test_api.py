@@ -102,6 +102,7 @@ def test_load_reads_a_past_sweep_by_name_or_label(ran: SweepResult, workdir: Pat
         assert loaded.study.study_name == NAME
 
 
+@pytest.mark.slow
 def test_load_from_elsewhere_and_from_a_url(ran: SweepResult, workdir: Path, tmp_path_factory: Any) -> None:
     other = tmp_path_factory.mktemp("elsewhere")
     with pytest.raises(UsageError):  # no store there
@@ -158,6 +159,7 @@ def _as_old_format(workdir: Path, name: str) -> None:
     assert "schema_version" not in study.user_attrs[ATTR]
 
 
+@pytest.mark.slow
 def test_a_sweep_stored_before_schema_versions_loads_resumes_and_upgrades(ran: SweepResult, workdir: Path) -> None:
     _as_old_format(workdir, NAME)
     loaded = sweepkit.load(NAME)
