@@ -17,13 +17,12 @@ from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
-from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._model import PLAIN, STRATEGIES, BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
 from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
 
-STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
 _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 
@@ -349,7 +348,7 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     got = err.get("input")
-    says_what = "got " in message or "found " in message
+    says_what = "got " in message or "found " in message or err["type"] == PLAIN
     if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
         message += f" (got {got!r:.60})"
     return SpecError(message, file=file, key=key)
@@ -444,24 +443,11 @@ def _load(
             raise SpecError(str(exc), file=file, key=f"{_origin('constraints', layout.origins)}.{i}") from None
     space = SearchSpace(_order(parameters, file, params_key), tuple(constraints))
 
-    strategy = model.strategy
-    key = strategy.name.lower().replace("-", "").replace("_", "")
-    if STRATEGY_ALIASES.get(key, key) not in STRATEGIES:
-        origin = layout.origins.get("strategy.name", "strategy.name")
-        raise SpecError(
-            f'unknown strategy "{strategy.name}"{did_you_mean(strategy.name, STRATEGIES)}; '
-            f"expected one of {', '.join(STRATEGIES)}",
-            file=file,
-            key=origin,
-        )
     if not parameters:
         raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
 
-    if model.name is not None:
+    if model.name is not None:  # a label `SpecModel` checked
         label = model.name
-        problem = label_problem(label)
-        if problem is not None:
-            raise SpecError(problem, file=file, key=layout.origins.get("name", "name"))
     else:  # the file's name (`..` from `...yaml`): made safe alike, shown safe if it cannot be a label
         label = default_name if label_problem(default_name) is None else folder_name(default_name)
     name = folder_name(label)
