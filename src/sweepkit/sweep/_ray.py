@@ -685,7 +685,7 @@ def build_ray_executor(
         function.stream = False  # a task's output stays in the cluster's logs and the trial's folder
         timeout, grace = None, PROGRAM_GRACE_SECONDS
     return RayExecutor(
-        resources.get("ray_address"),
+        resources.ray_address,
         per_trial,
         limit,
         fn_ref,
