@@ -103,7 +103,7 @@ class SweepMeta(TypedDict, total=False):
     metric: str
     output: str  # sweeps/<name>/
     base_dir: str  # where `sweepkit agent` finds the trial's code
-    seed: int  # the sweep's seed: agents and resumes derive each trial's seed from it
+    seed: int | None  # the sweep's seed: agents and resumes derive each trial's seed from it
 
 
 class RetrainOf(TypedDict):

@@ -104,9 +104,9 @@ def retrain(
     spec["name"] = f"{name}{SUFFIX}"
     spec.pop("storage", None)  # the store the sweep was found in (`storage` below), not the file's
     spec["parameters"] = constants(flat, space)
-    old_strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
+    old_strategy: dict[str, Any] = spec["strategy"] if isinstance(spec.get("strategy"), dict) else {}
     spec["strategy"] = {"name": "random", **({"seed": old_strategy["seed"]} if "seed" in old_strategy else {})}
-    old_budget = spec.get("budget") if isinstance(spec.get("budget"), dict) else {}
+    old_budget: dict[str, Any] = spec["budget"] if isinstance(spec.get("budget"), dict) else {}
     full = steps if steps is not None else old_budget.get("steps")
     spec["budget"] = {"trials": 1, **({"steps": full} if full is not None else {})}
     if isinstance(spec.get("metric"), dict):

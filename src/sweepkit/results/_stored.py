@@ -65,13 +65,13 @@ def load_result(store: Store, name: str) -> SweepResult:
     )
 
 
-def sweep_label(meta: dict[str, Any], name: str) -> str | None:
+def sweep_label(meta: SweepMeta, name: str) -> str | None:
     """The name the sweep file gave, when it is not the store's name for it (`resnet/lr sweep`)."""
     label = (meta.get("spec") or {}).get("name")
     return label if isinstance(label, str) and label != name else None
 
 
-def _budget(meta: dict[str, Any]) -> dict[str, Any]:
+def _budget(meta: SweepMeta) -> dict[str, Any]:
     budget = (meta.get("spec") or {}).get("budget")
     return budget if isinstance(budget, dict) else {}
 

@@ -39,10 +39,11 @@ class Spec(SpecModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False, arbitrary_types_allowed=True)
 
-    name: str
+    # The file's `name` (a label, optional) and `output` (text, optional) settled: the store's name, a path.
+    name: str  # type: ignore[assignment]
     dialect: str
     space: SearchSpace
-    output: Path
+    output: Path  # type: ignore[assignment]
     base_dir: Path
     file: str | None = None
     notes: list[str] = Field(default_factory=list)
