@@ -1,7 +1,7 @@
 """sweepkit: self-hosted hyperparameter sweeps.
 
 `import sweepkit` stays light (it runs once in every trial process): the engine, Optuna and SQLAlchemy load
-only when `sweepkit.run` or `sweepkit.load_spec` is first used.
+only when `sweepkit.run`, `sweepkit.load` or `sweepkit.load_spec` is first used.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms 
 if TYPE_CHECKING:
     from sweepkit.client import Params, Run, checkpoint_dir, init
     from sweepkit.results import SweepResult, TrialRecord
+    from sweepkit.results._stored import load
     from sweepkit.seeding import dataloader_seeding, seed_everything, seed_params, seed_worker, seeded
     from sweepkit.spec import Spec, load_spec
     from sweepkit.sweep import run
@@ -24,6 +25,7 @@ _LAZY = {
     "Params": ("sweepkit.client", "Params"),
     "checkpoint_dir": ("sweepkit.client", "checkpoint_dir"),
     "run": ("sweepkit.sweep", "run"),
+    "load": ("sweepkit.results._stored", "load"),
     "load_spec": ("sweepkit.spec", "load_spec"),
     "Spec": ("sweepkit.spec", "Spec"),
     "SweepResult": ("sweepkit.results", "SweepResult"),
@@ -64,6 +66,7 @@ __all__ = [
     "checkpoint_dir",
     "dataloader_seeding",
     "init",
+    "load",
     "load_spec",
     "run",
     "seed_everything",

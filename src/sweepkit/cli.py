@@ -733,12 +733,12 @@ def cmd_rm(args: argparse.Namespace) -> int:
     import shutil
 
     from sweepkit.errors import UsageError
-    from sweepkit.store import ATTR
+    from sweepkit.trial_state import sweep_meta
 
     store = _store(args)
     study = store.load(args.name)  # an unknown name: UsageError listing the sweeps there
     trials = len(study.get_trials(deepcopy=False))
-    output = (study.user_attrs.get(ATTR) or {}).get("output")
+    output = sweep_meta(study).get("output")
     folder = Path(output) if output else None
     ours = folder is not None and folder.parent.name == "sweeps"
     if ours and folder is not None:  # sweeps/NAME, or sweeps/NAME.N where --fresh moved an older one

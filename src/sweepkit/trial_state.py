@@ -1,4 +1,4 @@
-"""A trial's state as sweepkit names it, and every attribute sweepkit keeps on a trial in the store.
+"""A trial's state as sweepkit names it, and every attribute sweepkit keeps on a trial or a sweep in the store.
 
 Optuna knows five states (COMPLETE, PRUNED, FAIL, RUNNING, WAITING); sweepkit needs three more, kept inside
 Optuna's so that any Optuna tool still reads the store: INFEASIBLE is told PRUNED, DISCARDED and INTERRUPTED
@@ -24,6 +24,10 @@ BEAT = "sweepkit:beat"  # a running trial's system attr: its run's heartbeat {"o
 CONSTRAINT = "sweepkit"  # the Optuna constraint an infeasible point violates (samplers learn to avoid it)
 FIXED_PARAMS = "fixed_params"  # Optuna's own system attr: the params a queued (enqueued) trial will run with
 RETRAIN_ATTR = "sweepkit.retrain_of"  # a retrain sweep's study user attr: which sweep and trial it repeats
+# The version of the study's `sweepkit` attr (SweepMeta). 1: stores written before it was kept (read as is);
+# 2: adds `schema_version`. A reader takes any version: keys it does not know are left alone, missing ones
+# have defaults, so an older sweep still loads, resumes and reports.
+SCHEMA_VERSION = 2
 
 
 class State(StrEnum):
@@ -84,6 +88,64 @@ class TrialAttrs(TypedDict, total=False):
     retry_of: int  # the trial it runs again
     retries: int  # how many times its point was lost already
     seed: int  # on a retry: the seed of the trial it runs again (the same seed, however often it is retried)
+
+
+class SweepMeta(TypedDict, total=False):
+    """The keys of a sweep's (a study's) `sweepkit` user attr: what `agent`, `status`, `best`, `report` and
+    `sweepkit.load` read back without the sweep file."""
+
+    schema_version: int  # SCHEMA_VERSION when written; 1 for a sweep stored before it was kept
+    spec: dict[str, Any]  # the sweep file laid out in the native shape: `load_spec(spec)` gives the Spec back
+    dialect: str
+    strategy: str  # the strategy it ran (auto's pick), and why
+    strategy_reason: str
+    grid: bool
+    metric: str
+    output: str  # sweeps/<name>/
+    base_dir: str  # where `sweepkit agent` finds the trial's code
+    seed: int | None  # the sweep's seed: agents and resumes derive each trial's seed from it
+
+
+class RetrainOf(TypedDict):
+    """A retrain sweep's RETRAIN_ATTR: the sweep and trial it repeats."""
+
+    sweep: str
+    trial: int
+    value: float | None
+    params: dict[str, Any]
+    steps: int | None
+
+
+class _HasStudyAttrs(Protocol):
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+    def set_user_attr(self, key: str, value: Any) -> None: ...
+
+
+def sweep_meta(study: _HasUserAttrs) -> SweepMeta:
+    """The study's `sweepkit` attr, whatever version wrote it (an older one: `schema_version` 1); empty when
+    sweepkit did not start the study."""
+    meta = study.user_attrs.get(ATTR)
+    if not isinstance(meta, dict):
+        return {}
+    version = meta.get("schema_version")
+    ok = isinstance(version, int) and not isinstance(version, bool) and version >= 1
+    return {**meta, "schema_version": version if ok else 1}  # type: ignore[typeddict-item]
+
+
+def store_sweep_meta(study: _HasStudyAttrs, meta: SweepMeta) -> bool:
+    """Write the sweep's metadata at this SCHEMA_VERSION; one store write, only when it changed."""
+    current: SweepMeta = {**meta, "schema_version": SCHEMA_VERSION}  # type: ignore[typeddict-item]
+    if study.user_attrs.get(ATTR) == current:
+        return False
+    study.set_user_attr(ATTR, current)
+    return True
+
+
+def mark_retrain(study: _HasStudyAttrs, of: RetrainOf) -> None:
+    """Mark a retrain sweep with the sweep and trial it repeats."""
+    study.set_user_attr(RETRAIN_ATTR, dict(of))
 
 
 class _HasUserAttrs(Protocol):
@@ -150,12 +212,18 @@ __all__ = [
     "FIXED_PARAMS",
     "MARKS",
     "RETRAIN_ATTR",
+    "SCHEMA_VERSION",
+    "RetrainOf",
     "State",
+    "SweepMeta",
     "TrialAttrs",
     "attrs_of",
     "counts_toward_budget",
+    "mark_retrain",
     "marked",
     "requeued",
     "state_of",
+    "store_sweep_meta",
+    "sweep_meta",
     "unmarked",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import UsageError
-from sweepkit.trial_state import RETRAIN_ATTR
+from sweepkit.trial_state import RETRAIN_ATTR, mark_retrain
 
 if TYPE_CHECKING:
     from sweepkit.space import SearchSpace
@@ -104,9 +104,9 @@ def retrain(
     spec["name"] = f"{name}{SUFFIX}"
     spec.pop("storage", None)  # the store the sweep was found in (`storage` below), not the file's
     spec["parameters"] = constants(flat, space)
-    old_strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
+    old_strategy: dict[str, Any] = spec["strategy"] if isinstance(spec.get("strategy"), dict) else {}
     spec["strategy"] = {"name": "random", **({"seed": old_strategy["seed"]} if "seed" in old_strategy else {})}
-    old_budget = spec.get("budget") if isinstance(spec.get("budget"), dict) else {}
+    old_budget: dict[str, Any] = spec["budget"] if isinstance(spec.get("budget"), dict) else {}
     full = steps if steps is not None else old_budget.get("steps")
     spec["budget"] = {"trials": 1, **({"steps": full} if full is not None else {})}
     if isinstance(spec.get("metric"), dict):
@@ -138,9 +138,7 @@ def retrain(
         spec, objective=objective, storage=storage, fresh=True, cwd=workdir, quiet=quiet, verbose=verbose
     )
     retrained = store.load(spec["name"])
-    retrained.set_user_attr(
-        RETRAIN_ATTR, {"sweep": name, "trial": best.number, "value": best.value, "params": flat, "steps": full}
-    )
+    mark_retrain(retrained, {"sweep": name, "trial": best.number, "value": best.value, "params": flat, "steps": full})
     return result
 
 

@@ -14,8 +14,9 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,13 +27,18 @@ from sweepkit.results._records import TrialRecord, record
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
 
+if TYPE_CHECKING:
+    import optuna
+    import pandas
+
 # The states a sweep's counts list (discarded points are left out of results), in the order shown.
 STATES = tuple(s.value for s in State if s != State.DISCARDED)
 
 
 @dataclass
 class SweepResult:
-    """What a sweep found: every trial's record and the best one. Returned by `sweepkit.run`."""
+    """What a sweep found: every trial's record and the best one. Returned by `sweepkit.run` and
+    `sweepkit.load`; `to_dataframe()` and `study` (the Optuna study) for working with it in Python."""
 
     name: str
     metric: str
@@ -56,6 +62,22 @@ class SweepResult:
         return pareto_front(self.trials, [goal for _, goal in self.objectives]) if self.objectives else []
 
     seed: int | None = None  # the sweep's seed: each trial's is derived from it (docs/reproducibility.md)
+    workdir: Path | None = None  # the folder `storage` is relative to (the embedded store: its .sweepkit/)
+
+    @cached_property
+    def study(self) -> optuna.Study:
+        """The sweep's Optuna study, loaded from its store on first use (Optuna's own tools: visualization,
+        importance, `trials_dataframe()`). sweepkit's own states and attrs read through `sweepkit.trial_state`."""
+        from sweepkit.store import Store
+
+        return Store(self.storage, cwd=self.workdir).load(self.name)
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """The trials as a pandas DataFrame, one row per trial: number, state, value, `params_*`, `metrics_*`,
+        seed, duration, ... (results/_frame.py). Needs pandas (`pip install pandas`)."""
+        from sweepkit.results._frame import to_dataframe
+
+        return to_dataframe(self)
 
     @property
     def steps(self) -> dict[str, Any] | None:

@@ -5,23 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import optuna
-
 from sweepkit.errors import SweepkitError
 from sweepkit.results import SweepResult
 from sweepkit.results._pareto import stored_objectives
 from sweepkit.results._records import record
 from sweepkit.space import SearchSpace
 from sweepkit.store import Store
-from sweepkit.trial_state import ATTR, State, state_of
+from sweepkit.trial_state import State, SweepMeta, state_of, sweep_meta
 
 
-def sweep_meta(study: optuna.Study) -> dict[str, Any]:
-    meta = study.user_attrs.get(ATTR)
-    return meta if isinstance(meta, dict) else {}
-
-
-def stored_space(meta: dict[str, Any]) -> SearchSpace | None:
+def stored_space(meta: SweepMeta) -> SearchSpace | None:
     """The space as the sweep was last run, rebuilt from the resolved spec kept in the store."""
     spec = meta.get("spec")
     if not isinstance(spec, dict):
@@ -32,6 +25,14 @@ def stored_space(meta: dict[str, Any]) -> SearchSpace | None:
         return load_spec(spec).space
     except SweepkitError:
         return None
+
+
+def load(name: str, storage: str | None = None, *, cwd: str | Path | None = None) -> SweepResult:
+    """`sweepkit.load`: a past sweep's result, read from its store alone (no sweep file): the same
+    `SweepResult` `sweepkit.run` returned, with `to_dataframe()` and `study`. `storage` is the store's URL
+    as `run` was given it (None: the embedded store under `cwd`, the current folder by default); `name` is
+    the sweep's name or its label. An unknown name is a UsageError listing the sweeps in the store."""
+    return load_result(Store(storage, cwd=Path(cwd) if cwd is not None else None), name)
 
 
 def load_result(store: Store, name: str) -> SweepResult:
@@ -59,16 +60,18 @@ def load_result(store: Store, name: str) -> SweepResult:
         max_steps=steps if isinstance(steps, int) else None,
         objectives=stored_objectives(study),
         seed=seed,
+        storage=store.url,
+        workdir=store.cwd,
     )
 
 
-def sweep_label(meta: dict[str, Any], name: str) -> str | None:
+def sweep_label(meta: SweepMeta, name: str) -> str | None:
     """The name the sweep file gave, when it is not the store's name for it (`resnet/lr sweep`)."""
     label = (meta.get("spec") or {}).get("name")
     return label if isinstance(label, str) and label != name else None
 
 
-def _budget(meta: dict[str, Any]) -> dict[str, Any]:
+def _budget(meta: SweepMeta) -> dict[str, Any]:
     budget = (meta.get("spec") or {}).get("budget")
     return budget if isinstance(budget, dict) else {}
 

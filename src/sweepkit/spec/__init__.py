@@ -7,56 +7,60 @@ import json.decoder
 import json.scanner
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
-from sweepkit.spec._model import BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._model import PLAIN, STRATEGIES, BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
 from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
 
-STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
 _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
 
-@dataclass
-class Spec:
-    """A sweep, fully resolved: what to search, how, for how long, and what to run.
+class Spec(SpecModel):
+    """A sweep, fully resolved: the validated sweep file (`SpecModel`, every section typed) plus what loading
+    settles: the store's `name`, the parsed `space`, the `output` folder, where each key came from.
 
     `name` is the sweep's name in the store, `sweeps/<name>/` and the CLI; the name as written (W&B's
-    `name:` may hold `/` or spaces: a label, see `_names`) is `resolved["name"]`."""
+    `name:` may hold `/` or spaces: a label, see `_names`) is `resolved["name"]`. `resolved` is the file laid
+    out in the native shape, as written: it goes to `sweeps/<name>/sweep.yaml` and the store (where it loads
+    back to the same spec); code reads the typed sections, never `resolved`.
 
-    name: str
+    Not frozen, unlike the sections: `run` sets the budget, seed and store given as flags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, arbitrary_types_allowed=True)
+
+    # The file's `name` (a label, optional) and `output` (text, optional) settled: the store's name, a path.
+    name: str  # type: ignore[assignment]
     dialect: str
     space: SearchSpace
-    metric: MetricSpec
-    strategy: StrategySpec
-    budget: BudgetSpec
-    trial: TrialSpec
-    storage: str | None
-    output: Path
+    output: Path  # type: ignore[assignment]
     base_dir: Path
     file: str | None = None
-    description: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # pruner / scheduler / early_terminate / resources
-    notes: list[str] = field(default_factory=list)
-    resolved: dict[str, Any] = field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
+    notes: list[str] = Field(default_factory=list)
+    resolved: dict[str, Any] = Field(default_factory=dict)  # the native dict, for sweeps/<name>/sweep.yaml
     family: str | None = None  # a strategy word that also picks early stopping: combined, asha, hyperband, optuna
-    origins: dict[str, str] = field(default_factory=dict)  # native key path → where the user wrote it
+    origins: dict[str, str] = Field(default_factory=dict)  # native key path → where the user wrote it
 
     @property
     def strategy_name(self) -> str:
         key = self.strategy.name.lower().replace("-", "").replace("_", "")
         return STRATEGY_ALIASES.get(key, self.strategy.name)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The `pruner`, `scheduler`, `early_terminate` and `resources` sections that are set, as plain dicts
+        (kept for code written against the older `Spec`; read the typed attributes instead)."""
+        return {k: v for k in _EXTRA_SECTIONS if (v := _section(getattr(self, k)))}
 
 
 # Sweep files are a few kilobytes; the cap keeps `validate /dev/zero` (or a stray dataset) from eating memory.
@@ -345,7 +349,7 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     got = err.get("input")
-    says_what = "got " in message or "found " in message
+    says_what = "got " in message or "found " in message or err["type"] == PLAIN
     if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
         message += f" (got {got!r:.60})"
     return SpecError(message, file=file, key=key)
@@ -440,24 +444,11 @@ def _load(
             raise SpecError(str(exc), file=file, key=f"{_origin('constraints', layout.origins)}.{i}") from None
     space = SearchSpace(_order(parameters, file, params_key), tuple(constraints))
 
-    strategy = model.strategy
-    key = strategy.name.lower().replace("-", "").replace("_", "")
-    if STRATEGY_ALIASES.get(key, key) not in STRATEGIES:
-        origin = layout.origins.get("strategy.name", "strategy.name")
-        raise SpecError(
-            f'unknown strategy "{strategy.name}"{did_you_mean(strategy.name, STRATEGIES)}; '
-            f"expected one of {', '.join(STRATEGIES)}",
-            file=file,
-            key=origin,
-        )
     if not parameters:
         raise SpecError("no parameters to search: add a `parameters:` section", file=file, key=params_key)
 
-    if model.name is not None:
+    if model.name is not None:  # a label `SpecModel` checked
         label = model.name
-        problem = label_problem(label)
-        if problem is not None:
-            raise SpecError(problem, file=file, key=layout.origins.get("name", "name"))
     else:  # the file's name (`..` from `...yaml`): made safe alike, shown safe if it cannot be a label
         label = default_name if label_problem(default_name) is None else folder_name(default_name)
     name = folder_name(label)
@@ -473,20 +464,17 @@ def _load(
         from sweepkit.store._url import redact  # here: the store package loads Optuna
 
         resolved["storage"] = redact(resolved["storage"])
+    sections = {key: getattr(model, key) for key in SpecModel.model_fields if key not in ("name", "output")}
+    for key in ("pruner", "scheduler", "early_terminate"):  # an empty section asks for nothing
+        sections[key] = sections[key] or None
     return Spec(
+        **sections,
         name=name,
         dialect=layout.dialect,
         space=space,
-        metric=model.metric,
-        strategy=strategy,
-        budget=model.budget,
-        trial=model.trial,
-        storage=model.storage,
         output=output,
         base_dir=base_dir,
         file=file,
-        description=model.description,
-        extra={k: v for k in _EXTRA_SECTIONS if (v := _section(getattr(model, k)))},
         notes=notes,
         resolved=resolved,
         family=layout.family,

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from sweepkit.errors import did_you_mean
+from sweepkit.spec._layout import STRATEGY_ALIASES
+from sweepkit.spec._names import label_problem
 from sweepkit.spec._units import parse_duration
+
+STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
+PLAIN = "sweepkit"  # the error type of a message that is whole as written (no "(got ...)" added to it)
+
+
+def _plain(message: str) -> PydanticCustomError:
+    """A validator's error shown exactly as written: the value is named in it already."""
+    return PydanticCustomError(PLAIN, "{message}", {"message": message})
 
 
 class _Section(BaseModel):
@@ -83,6 +94,16 @@ class StrategySpec(BaseModel):
     seed: int | None = None
 
     _numbers = field_validator("seed", mode="before")(classmethod(lambda cls, v: _no_bool(v)))
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        key = name.lower().replace("-", "").replace("_", "")
+        if STRATEGY_ALIASES.get(key, key) not in STRATEGIES:
+            raise _plain(
+                f'unknown strategy "{name}"{did_you_mean(name, STRATEGIES)}; expected one of {", ".join(STRATEGIES)}'
+            )
+        return name
 
     @property
     def options(self) -> dict[str, Any]:
@@ -315,7 +336,9 @@ class NotifySpec(_Section):
 
 
 class SpecModel(_Section):
-    name: str | None = Field(default=None, min_length=1)
+    """The sweep file in the native shape (`_layout` lays every dialect out so), every section typed."""
+
+    name: str | None = Field(default=None, min_length=1)  # a label (any text): `_names` makes the store's name
     description: str | None = None
     trial: TrialSpec = TrialSpec()
     metric: MetricSpec = MetricSpec()
@@ -333,6 +356,14 @@ class SpecModel(_Section):
     tracking: TrackingSpec = TrackingSpec()  # MLflow / W&B copies of each trial (sweepkit.tracking)
     checkpoints: CheckpointsSpec | None = None  # which trials' checkpoint folders are kept
     notify: NotifySpec | None = None  # a command and/or a webhook when the sweep ends
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, label: str | None) -> str | None:
+        problem = None if label is None else label_problem(label)
+        if problem is not None:
+            raise _plain(problem)
+        return label
 
 
 SECTION_KEYS: dict[str, tuple[str, ...]] = {

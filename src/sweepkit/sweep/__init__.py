@@ -20,6 +20,7 @@ from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, reso
 from sweepkit.results import SweepResult, write_outputs
 from sweepkit.seeding import SEED_LIMIT
 from sweepkit.spec import Spec, load_spec
+from sweepkit.spec._model import ResourcesSpec
 from sweepkit.spec._names import folder_name
 from sweepkit.spec._units import parse_duration
 from sweepkit.store import EMBEDDED_DIR, Store
@@ -32,7 +33,7 @@ from sweepkit.sweep._program import ProgramTrial
 from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
 from sweepkit.sweep._slots import Executor, InProcess, WorkerPool, importable_ref
-from sweepkit.trial_state import ATTR, State, counts_toward_budget, state_of
+from sweepkit.trial_state import State, SweepMeta, counts_toward_budget, state_of, store_sweep_meta, sweep_meta
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
 
@@ -79,7 +80,7 @@ def _resolve(
 def _sweep_seed(spec: Spec, stored: optuna.Study | None) -> int:
     """The sweep's seed: the file's or --seed; else the one stored when the sweep began (so a resume and every
     agent derive the same trial seeds); else one chosen now, stored with the sweep when it opens."""
-    kept = (stored.user_attrs.get(ATTR) or {}).get("seed") if stored is not None else None
+    kept = sweep_meta(stored).get("seed") if stored is not None else None
     kept = kept if isinstance(kept, int) and not isinstance(kept, bool) else None
     given = spec.strategy.seed
     if given is not None and kept is not None and given != kept:
@@ -125,9 +126,9 @@ def prepare(spec: Spec, *, cwd: Path, resume: bool = False) -> tuple[Store, Stra
 def early_stopping(spec: Spec) -> Pruning:
     """The sweep's pruner, from its `pruner` / `scheduler` / `early_terminate` or its strategy word."""
     pruning = pruner.build(
-        pruner=spec.extra.get("pruner"),
-        scheduler=spec.extra.get("scheduler"),
-        early_terminate=spec.extra.get("early_terminate"),
+        pruner=spec.pruner,
+        scheduler=spec.scheduler,
+        early_terminate=spec.early_terminate,
         strategy=spec.family or spec.strategy_name,
         max_steps=spec.budget.steps,
         maximize=spec.metric.maximize,
@@ -156,7 +157,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
             f'sweep "{spec.name}" in {store.describe()} was started to {", ".join(stored)}, '
             f"but the sweep file says {', '.join(directions)}: use --fresh to start over (the old one is kept)"
         )
-    meta = {
+    meta: SweepMeta = {
         "spec": json.loads(json.dumps(spec.resolved, default=str)),
         "dialect": spec.dialect,
         "strategy": strategy.name,
@@ -167,8 +168,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
         "base_dir": str(spec.base_dir),  # where `sweepkit agent` finds the trial's code
         "seed": spec.strategy.seed,  # the sweep's seed, given or chosen: agents and resumes derive trial seeds from it
     }
-    stored = study.user_attrs.get(ATTR) or {}
-    changed = _space_changes(stored.get("spec"), meta["spec"])
+    changed = _space_changes(sweep_meta(study).get("spec"), meta["spec"])
     if changed and study.get_trials(deepcopy=False):
         # Resumed, the old trials would steer the strategy and count toward the budget, and nothing would run.
         raise SpecError(
@@ -176,8 +176,7 @@ def _open_study(spec: Spec, store: Store, strategy: Strategy, pruning: Pruning) 
             "use --fresh to start over (the old one is kept), or give the sweep another name",
             file=spec.file,
         )
-    if stored != meta:
-        study.set_user_attr(ATTR, meta)
+    store_sweep_meta(study, meta)  # with its schema version; written when it changed
     names = [o.name for o in spec.metric.each]
     if study.metric_names != names:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
@@ -233,16 +232,14 @@ def _silent_optuna() -> None:
 def _slots(spec: Spec, workers: int | None, gpu_ids: Any) -> SlotPlan:
     """How many trials at once, and each slot's GPUs: `--workers`/`resources.workers`, `gpus_per_trial`,
     `--gpu-ids`/`resources.gpu_ids`."""
-    resources = spec.extra.get("resources") or {}
+    resources = spec.resources or ResourcesSpec()  # validated when the file was loaded
     if workers is not None:
         if workers < 1:
             raise SpecError(f"--workers must be at least 1, got {workers}")
     else:
-        workers = resources.get("workers")
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise SpecError(f"resources.workers must be a whole number ≥ 1, got {workers!r}", file=spec.file)
-    ids = gpu_ids if gpu_ids is not None else resources.get("gpu_ids")
-    return resolve_slots(workers, resources.get("gpus_per_trial"), ids)
+        workers = resources.workers
+    ids = gpu_ids if gpu_ids is not None else resources.gpu_ids
+    return resolve_slots(workers, resources.gpus_per_trial, ids)
 
 
 def _objective(
@@ -366,7 +363,7 @@ def join(
     store = Store(storage, cwd=workdir)
     study = store.load(name)  # an unknown name: the store lists the known ones
     name = study.study_name  # `name` may have been the sweep's label
-    meta = study.user_attrs.get(ATTR) or {}
+    meta = sweep_meta(study)
     if not isinstance(meta.get("spec"), dict):
         raise UsageError(f'sweep "{name}" was not started by sweepkit: nothing tells an agent what to run')
     stored_dir = Path(meta.get("base_dir") or workdir)
@@ -413,7 +410,7 @@ def _execute(
 
     run_started = time.time()
     preflight(spec, cwd=workdir, objective=objective)  # the checks `validate` makes, before anything runs
-    on_ray = (spec.extra.get("resources") or {}).get("backend") == "ray"
+    on_ray = spec.resources is not None and spec.resources.backend == "ray"
     ray_executor: Executor | None = None
     monitor: Callable[[int, int], Any] | None = None
     notes: list[str] = []
@@ -507,7 +504,8 @@ def _execute(
                 timer.cancel()
             executor.close()
             result = engine.result()
-            result.storage = spec.storage  # where `sweepkit report` finds it
+            result.storage = spec.storage  # where `sweepkit report` and `result.study` find it
+            result.workdir = workdir
             write_outputs(result, spec.resolved)
             for tracker in trackers:  # after the outputs: trackers attach trials.csv and the report
                 try:

@@ -27,8 +27,7 @@ _TAIL = 300  # characters of a failing command's output shown in the warning
 
 def settings(spec: Spec) -> NotifySpec | None:
     """The file's `notify:` section, validated when the file was loaded; None when it has none."""
-    raw = spec.resolved.get("notify")
-    return NotifySpec.model_validate(raw) if isinstance(raw, dict) else None
+    return spec.notify
 
 
 def summary(result: SweepResult, event: str, *, started: float, ended: float | None = None) -> dict[str, Any]:

@@ -653,14 +653,15 @@ def build_ray_executor(
     was given, or a ProgramTrial; without it the file's `trial.function` is imported on each node by name, and
     a `trial.program` / `trial.command` runs on the node the task lands on. `workers` (`--workers`) overrides
     `resources.workers` (`max_concurrent`)."""
+    from sweepkit.spec._model import ResourcesSpec
     from sweepkit.sweep._program import ProgramTrial
 
-    resources: Mapping[str, Any] = spec.extra.get("resources") or {}
-    per_trial = dict(resources.get("per_trial") or {})
-    gpus = resources.get("gpus_per_trial")  # NNI's trialGpuNumber
+    resources = spec.resources or ResourcesSpec()
+    per_trial = dict(resources.per_trial or {})
+    gpus = resources.gpus_per_trial  # NNI's trialGpuNumber
     if "gpu" not in per_trial and isinstance(gpus, int | float) and not isinstance(gpus, bool) and gpus > 0:
         per_trial["gpu"] = float(gpus)
-    limit = workers if workers is not None else resources.get("workers")
+    limit = workers if workers is not None else resources.workers
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         key = spec.origins.get("resources.workers", "resources.workers")
         raise SpecError(f"expected a whole number of trials at once ≥ 1, got {limit!r}", file=spec.file, key=key)
@@ -684,7 +685,7 @@ def build_ray_executor(
         function.stream = False  # a task's output stays in the cluster's logs and the trial's folder
         timeout, grace = None, PROGRAM_GRACE_SECONDS
     return RayExecutor(
-        resources.get("ray_address"),
+        resources.ray_address,
         per_trial,
         limit,
         fn_ref,

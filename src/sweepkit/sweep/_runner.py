@@ -234,8 +234,7 @@ class Engine:
         self._records: dict[int, TrialRecord] = {}
         self.max_trials: int | None = None  # `sweepkit agent --count N`: the most trials this run launches
         self.launched = 0
-        raw = spec.resolved.get("checkpoints")
-        self.checkpoints = CheckpointsSpec.model_validate(raw) if isinstance(raw, dict) else None
+        self.checkpoints: CheckpointsSpec | None = spec.checkpoints
 
     # -- store reads ----------------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:

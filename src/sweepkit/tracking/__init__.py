@@ -47,10 +47,7 @@ def sweep_key(spec: Spec, study: optuna.Study) -> str:
 
 def settings(spec: Spec) -> TrackingSpec:
     """The sweep file's `tracking:` section (also written `mlflow:` / `wandb:` at the top), validated."""
-    from sweepkit.spec._model import TrackingSpec
-
-    raw = spec.resolved.get("tracking")
-    return TrackingSpec.model_validate(raw) if isinstance(raw, dict) else TrackingSpec()
+    return spec.tracking
 
 
 def build(spec: Spec, *, note: Note | None = None) -> list[Tracker]:
