@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,44 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.examples._readme import copy_example, run_readme
+
 torch = pytest.importorskip("torch", reason="the crypto-transformer example trains a PyTorch model: pip install torch")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "crypto-transformer"
 SWEEPKIT = [sys.executable, "-m", "sweepkit"]
 
 
-def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "crypto-transformer"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("sweeps", ".sweepkit", "__pycache__"))
-    return target
-
-
-def _readme_commands() -> list[list[str]]:
-    text = (EXAMPLE / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```bash\n(.*?)```", text, re.S)
-    assert block is not None, "the README has no bash block"
-    commands = []
-    for line in block.group(1).splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#") or line.startswith("cd "):
-            continue
-        argv = shlex.split(line)
-        if argv[0] == "sweepkit":
-            argv = [*SWEEPKIT, *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        commands.append(argv)
-    return commands
-
-
 @pytest.mark.slow
 def test_the_readme_commands_run(tmp_path: Path) -> None:
-    folder = _copy(tmp_path)
-    outputs = []
-    for argv in _readme_commands():
-        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done)
+    folder = copy_example("crypto-transformer", tmp_path)
+    outputs = run_readme(folder)
     out = folder / "sweeps" / "crypto-transformer"
     summary = json.loads((out / "tuning_results.json").read_text())
     assert summary["total_trials"] == 8 and summary["counts"]["COMPLETE"] >= 5  # 5 run fully before pruning
@@ -82,7 +53,7 @@ def _saved_epoch(checkpoint: Path) -> int:
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_its_trial_from_the_last_epoch(tmp_path: Path) -> None:
-    folder = _copy(tmp_path)
+    folder = copy_example("crypto-transformer", tmp_path)
     argv = [*SWEEPKIT, "run", "sweep.yaml", "--num-trials", "1", "--epochs-per-trial", "8", "-q"]
     env = {**os.environ, "SWEEPKIT_NO_REPORT": "1"}
     proc = subprocess.Popen(argv, cwd=folder, env=env, start_new_session=True, stderr=subprocess.PIPE)

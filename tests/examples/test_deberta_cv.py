@@ -5,52 +5,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
-import shutil
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.examples._readme import copy_example, run_readme
+
 pytest.importorskip("torch", reason="the deberta-cv example trains a PyTorch model: pip install torch")
 pytest.importorskip("mlflow", reason="the deberta-cv example logs to MLflow: pip install 'sweepkit[mlflow]'")
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deberta-cv"
 NAME = "deberta-cv-hpo"
 
 
-def _commands(readme: str) -> list[list[str]]:
-    """The README's first bash block, each line as an argv list (no shell)."""
-    block = re.search(r"```bash\n(.*?)```", readme, re.S)
-    assert block is not None, "the README has no bash block"
-    commands = []
-    for line in block.group(1).splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        argv = shlex.split(line, comments=True)
-        if argv[0] == "sweepkit":
-            argv = [sys.executable, "-m", "sweepkit", *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        commands.append(argv)
-    return commands
-
-
 def test_the_readme_commands_run_and_leave_folds_everywhere(tmp_path: Path) -> None:
-    folder = tmp_path / "deberta-cv"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("sweeps", "*.db", "mlruns", "__pycache__"))
-    env = {k: v for k, v in os.environ.items() if k != "SWEEPKIT_NO_REPORT"}  # the report draws folds.png
-    env["COLUMNS"] = "200"
-    outputs = []
-    for argv in _commands((folder / "README.md").read_text()):
-        done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout + done.stderr)
+    folder = copy_example("deberta-cv", tmp_path)
+    env = {**os.environ, "COLUMNS": "200"}
+    outputs = [run.stdout + run.stderr for run in run_readme(folder, env)]
     assert len(outputs) == 4
 
     out = folder / "sweeps" / NAME

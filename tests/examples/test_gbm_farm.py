@@ -6,54 +6,26 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sweepkit.seeding import trial_seed
+from tests.examples._readme import copy_example, run_readme
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gbm-farm"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _commands() -> list[list[str]]:
-    """The README's first ```bash block, each line as argv: `sweepkit` and `python` run in this Python."""
-    text = (EXAMPLE / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```bash\n(.*?)```", text, re.DOTALL)
-    assert block, "the README has no bash block"
-    argvs = []
-    for line in block.group(1).splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        argv = shlex.split(line, comments=True)
-        if argv[0] == "sweepkit":
-            argv = [sys.executable, "-m", "sweepkit", *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        argvs.append(argv)
-    return argvs
 
 
 @pytest.mark.slow
 def test_the_readme_runs_and_the_same_seed_repeats_every_trial(tmp_path: Path) -> None:
     for module in ("lightgbm", "xgboost", "catboost", "sklearn"):
         pytest.importorskip(module, reason=f"{module} is not installed: pip install 'sweepkit[gbm,examples]'")
-    folder = tmp_path / "gbm-farm"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("sweeps", ".sweepkit", "__pycache__"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    folder = copy_example("gbm-farm", tmp_path)
+    env = dict(os.environ)
     env.pop("CUDA_VISIBLE_DEVICES", None)  # the README's commands train on the CPU
-    commands = _commands()
-    assert len(commands) == 3
-    outputs = []
-    for argv in commands:
-        done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout + done.stderr)
+    outputs = [run.stdout + run.stderr for run in run_readme(folder, env)]
+    assert len(outputs) == 3
     assert "24 of 24 trials identical (seed, params, state, value)" in outputs[2]
 
     out = folder / "sweeps" / "gbm-farm"

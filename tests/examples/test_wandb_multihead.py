@@ -8,35 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
-import shlex
-import shutil
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.examples._readme import copy_example, run_readme
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wandb-multihead"
 GUIDE_FILE = EXAMPLE / "configs" / "sweep_config.yaml"
-
-
-def first_bash_block(readme: Path) -> list[list[str]]:
-    block = re.search(r"```bash\n(.*?)```", readme.read_text(), re.S)
-    assert block, "README.md has no bash block"
-    commands = []
-    for line in block.group(1).splitlines():
-        line = line.split(" #")[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        argv = shlex.split(line)
-        if argv[0] == "sweepkit":
-            argv = [sys.executable, "-m", "sweepkit", *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        commands.append(argv)
-    return commands
 
 
 @pytest.mark.slow
@@ -44,16 +25,10 @@ def test_the_readme_commands_run_the_wandb_file_and_its_multi_objective_variant(
     for module in ("torch", "wandb"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed (pip install 'sweepkit[wandb]' torch): the example needs it")
-    workdir = tmp_path / "wandb-multihead"
-    shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns("sweeps", ".sweepkit", "wandb"))
-    env = {**__import__("os").environ, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    workdir = copy_example("wandb-multihead", tmp_path)
+    env = {**os.environ, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     env.pop("WANDB_API_KEY", None)  # no account, no network: W&B runs offline
-    env.pop("SWEEPKIT_NO_REPORT", None)  # the README's multi-objective run ends with its report
-    outputs = []
-    for argv in first_bash_block(workdir / "README.md"):
-        done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"{shlex.join(argv[2:])}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        outputs.append(done.stdout)
+    outputs = [run.stdout for run in run_readme(workdir, env)]
 
     single = json.loads((workdir / "sweeps" / "sweep_config" / "tuning_results.json").read_text())
     assert single["metric"] == "val/gcode_acc" and single["goal"] == "maximize" and single["strategy"] == "gp"
