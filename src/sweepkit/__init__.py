@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms in every trial process
 if TYPE_CHECKING:
+    from sweepkit._trial import Trial
     from sweepkit.client import Params, Run, checkpoint_dir, init
     from sweepkit.results import SweepResult, TrialRecord
     from sweepkit.seeding import dataloader_seeding, seed_everything, seed_params, seed_worker, seeded
@@ -24,6 +25,7 @@ _LAZY = {
     "Params": ("sweepkit.client", "Params"),
     "checkpoint_dir": ("sweepkit.client", "checkpoint_dir"),
     "run": ("sweepkit.sweep", "run"),
+    "Trial": ("sweepkit._trial", "Trial"),  # what `fn(params, trial)` gets (docs/sweep-file.md)
     "load_spec": ("sweepkit.spec", "load_spec"),
     "Spec": ("sweepkit.spec", "Spec"),
     "SweepResult": ("sweepkit.results", "SweepResult"),
@@ -57,6 +59,7 @@ __all__ = [
     "SweepFailed",
     "SweepResult",
     "SweepkitError",
+    "Trial",
     "TrialPruned",
     "TrialRecord",
     "UsageError",

@@ -482,7 +482,7 @@ def _execute(
         if agent or not lock.alone():
             # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
             study.sampler.reseed_rng()
-        recovered = engine.recover()
+        recovered = engine.recovery.recover(engine.trials())
         if recovered:
             reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
         done = sum(counts_toward_budget(t) for t in engine.trials())
