@@ -12,9 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from sweepkit._folds import fold_lists
 from sweepkit._trial import INTERRUPTED, PRUNED, TrialStart
+from sweepkit.results._checkpoints import first_attempt, folder_of
+from sweepkit.spec import Spec
+from sweepkit.sweep._recovery import seed_of
+from sweepkit.trial_state import attrs_of
 
 
 class LiveTrial:
@@ -68,6 +73,31 @@ class LiveTrial:
             self.watch_pid(pid)
 
 
+def trial_start(
+    spec: Spec, trial: optuna.Trial, params: dict[str, Any], trials: Callable[[], list[FrozenTrial]]
+) -> TrialStart:
+    """What a trial is told: its number and params, the sweep's budget of steps and metric, its seed, and for
+    a retry the attempt it repeats and the checkpoint folder of the first attempt of its line."""
+    retry_of = attrs_of(trial).get("retry_of")  # Optuna's copy read at ask: no store read here
+    first = trial.number
+    if retry_of is not None:
+        parent = {t.number: attrs_of(t).get("retry_of") for t in trials()}
+        parent[trial.number] = int(retry_of)
+        retry_of, first = int(retry_of), first_attempt(trial.number, parent)
+    folder = folder_of(spec.output, first)
+    return TrialStart(
+        number=trial.number,
+        params=params,
+        sweep=spec.name,
+        max_steps=spec.budget.steps,
+        seed=seed_of(trial, spec.strategy.seed),
+        resumed=retry_of is not None,
+        retry_of=retry_of,
+        checkpoint_dir=str(folder) if folder is not None else None,
+        metric=spec.metric.name,
+    )
+
+
 def live_trial(
     trial: optuna.Trial, params: dict[str, Any], sweep: str = "sweep", metric: str = "value", **start: Any
 ) -> LiveTrial:
@@ -75,4 +105,4 @@ def live_trial(
     return LiveTrial(trial, TrialStart(trial.number, params, sweep, metric=metric, **start))
 
 
-__all__ = ["LiveTrial", "live_trial"]
+__all__ = ["LiveTrial", "live_trial", "trial_start"]

@@ -20,30 +20,26 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepkit._trial import BaseTrial, Outcome, TrialStart, failed
+from sweepkit._trial import BaseTrial, Outcome, failed
 from sweepkit.errors import SpecError, StoreError, SweepFailed
 from sweepkit.expr import ExprError
 from sweepkit.pruner import Pruning, explain
-from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
-from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
-from sweepkit.results._checkpoints import first_attempt, folder_of
-from sweepkit.results._checkpoints import prune as prune_checkpoints
+from sweepkit.results import SweepResult, TrialRecord
 from sweepkit.space import SearchSpace
 from sweepkit.spec import Spec
-from sweepkit.spec._model import CheckpointsSpec
 from sweepkit.strategy import Strategy
 from sweepkit.sweep._budget import Budget
 from sweepkit.sweep._folds import fold_result, write_constraints
 from sweepkit.sweep._heartbeat import Heartbeat, owner_id
-from sweepkit.sweep._live import LiveTrial
+from sweepkit.sweep._live import LiveTrial, trial_start
+from sweepkit.sweep._outputs import Outputs
 from sweepkit.sweep._owners import RunLock
-from sweepkit.sweep._recovery import Recovery, seed_of
+from sweepkit.sweep._recovery import Recovery
 from sweepkit.sweep._repeats import Repeats
 from sweepkit.sweep._slots import Executor, InProcess
 from sweepkit.sweep._stops import Stops
-from sweepkit.trial_state import ATTR, CONSTRAINT, FIXED_PARAMS, State, attrs_of, marked, requeued, state_of
+from sweepkit.trial_state import ATTR, CONSTRAINT, FIXED_PARAMS, State, attrs_of, marked, requeued
 
-OUTPUT_REFRESH_SECONDS = 2.0
 WAIT_FOR_OTHERS_SECONDS = 0.5  # budget taken by other runs' trials: wait to see whether they finish or are lost
 TrialContext = BaseTrial  # the trial's first name here
 
@@ -103,11 +99,7 @@ class Engine:
         self._mutex = threading.RLock()  # one slot at a time asks, tells and writes outputs
         self._running: dict[int, LiveTrial] = {}  # slot → the trial it runs
         self._slot_error: BaseException | None = None
-        self._last_write = 0.0
-        self._write_cost = 0.0
-        self._records: dict[int, TrialRecord] = {}
-        raw = spec.resolved.get("checkpoints")
-        self.checkpoints = CheckpointsSpec.model_validate(raw) if isinstance(raw, dict) else None
+        self.outputs = Outputs(spec, study, strategy)
 
     @property
     def max_trials(self) -> int | None:
@@ -122,47 +114,8 @@ class Engine:
     def trials(self) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
 
-    def records(self) -> list[TrialRecord]:
-        out = []
-        for t in self.trials():
-            if state_of(t) == State.DISCARDED:
-                continue
-            finished = t.state.is_finished()
-            cached = self._records.get(t.number) if finished else None
-            if cached is None:
-                cached = record(t, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
-                if finished:
-                    self._records[t.number] = cached
-            out.append(cached)
-        return out
-
     def result(self) -> SweepResult:
-        return SweepResult(
-            name=self.spec.name,
-            metric=self.spec.metric.name,
-            goal=self.spec.metric.goal,
-            strategy=self.strategy.name,
-            strategy_reason=self.strategy.reason,
-            output=self.spec.output,
-            trials=self.records(),
-            stop_reason=self.stop_reason,
-            dialect=self.spec.dialect,
-            max_steps=self.spec.budget.steps,
-            objectives=[(o.name, o.goal) for o in self.spec.metric.objectives],
-            seed=self.spec.strategy.seed,
-        )
-
-    def write(self, *, force: bool = False) -> SweepResult | None:
-        """Refresh the output files, at most every 2 s, and rarer as they grow: writing them never takes
-        more than a tenth of the sweep's time (10,000 trials take ~0.7 s to write)."""
-        now = time.monotonic()
-        if not force and now - self._last_write < max(OUTPUT_REFRESH_SECONDS, 10 * self._write_cost):
-            return None
-        result = self.result()
-        write_outputs(result, self.spec.resolved if force else None)
-        self._last_write = time.monotonic()
-        self._write_cost = self._last_write - now
-        return result
+        return self.outputs.result(self.stop_reason)
 
     # -- the loop -------------------------------------------------------------------------------------
     def loop(self) -> None:
@@ -306,37 +259,12 @@ class Engine:
                 return _STOP
             return None
         self.stops.infeasible_in_a_row = 0
-        live_trial = self._start(slot, trial, flat)
+        start = trial_start(self.spec, trial, self.space.nest(flat), self.trials)
+        live_trial = LiveTrial(trial, start, env=self.slot_envs[slot])
         self._running[slot] = live_trial
         self.stops.started_here += 1
         self.reporter.trial_started(trial.number, live_trial.start.params)
         return trial, flat
-
-    def _start(self, slot: int, trial: optuna.Trial, flat: dict[str, Any]) -> LiveTrial:
-        """What the trial is told (its `TrialStart`), and the sweep's side of it."""
-        retry_of, first = self._attempt(trial)
-        folder = folder_of(self.spec.output, first)
-        start = TrialStart(
-            number=trial.number,
-            params=self.space.nest(flat),
-            sweep=self.spec.name,
-            max_steps=self.spec.budget.steps,
-            seed=seed_of(trial, self.spec.strategy.seed),
-            resumed=retry_of is not None,
-            retry_of=retry_of,
-            checkpoint_dir=str(folder) if folder is not None else None,
-            metric=self.spec.metric.name,
-        )
-        return LiveTrial(trial, start, env=self.slot_envs[slot])
-
-    def _attempt(self, trial: optuna.Trial) -> tuple[int | None, int]:
-        """(the attempt this trial repeats, the first attempt of its line): a retry's checkpoints are its first's."""
-        retry_of = attrs_of(trial).get("retry_of")  # Optuna's copy read at ask: no store read here
-        if retry_of is None:
-            return None, trial.number
-        parent = {t.number: attrs_of(t).get("retry_of") for t in self.trials()}
-        parent[trial.number] = int(retry_of)
-        return int(retry_of), first_attempt(trial.number, parent)
 
     def _discard(self, trial: optuna.Trial, why: str) -> None:
         """A trial asked for but never run: out of the results and the budget; a queued point goes back,
@@ -377,7 +305,7 @@ class Engine:
         except StoreError:  # the store is down (a report could not be written): the sweep stops, saying so
             with self._mutex:
                 self._running.pop(slot, None)
-            self._stop_sampler(sampler)
+            _stop_sampler(sampler)
             raise
         except Exception as exc:  # the executor itself failed (a worker that can't start again): the trial fails
             outcome = failed(exc)
@@ -397,7 +325,7 @@ class Engine:
                     why = outcome.message if outcome.message == _BY_SIGNAL else self.stop_reason or outcome.message
                     self._mark(trial, State.INTERRUPTED, why)
                     self.recovery.retry(self.study._storage.get_trial(trial._trial_id))
-            self._stop_sampler(sampler)
+            _stop_sampler(sampler)
             return outcome.end == "lost"
         metrics = {**live.metrics, **outcome.metrics}
         value: float | list[float] | None = None
@@ -408,7 +336,7 @@ class Engine:
             except Exception as exc:  # NaN, a missing metric, a value that is no number: the trial fails
                 outcome = failed(exc)
         write_constraints(trial, {**live.constraints, **outcome.constraints})
-        resources = self._stop_sampler(sampler)
+        resources = _stop_sampler(sampler)
         state = _STATES[outcome.end]
         with self._mutex:
             self._running.pop(slot, None)
@@ -425,15 +353,6 @@ class Engine:
                 steps=outcome.steps,
                 missing=outcome.missing,
             )
-
-    @staticmethod
-    def _stop_sampler(sampler: Any) -> dict[str, Any]:
-        if sampler is None:
-            return {}
-        try:
-            return dict(sampler.stop() or {})
-        except Exception:  # monitoring is a nicety: never fail a trial over it
-            return {}
 
     def _why(self, trial: optuna.Trial, message: str) -> str:
         """Why, in users' words, computed before the study hears of it (W&B users never learn why)."""
@@ -486,8 +405,8 @@ class Engine:
 
     def _told(self, frozen: FrozenTrial) -> TrialRecord:
         """A trial was told: outputs, the display, the trackers, the checkpoints to keep."""
-        result = self.write()
-        rec = record(frozen, self.space, grid=self.grid, sweep_seed=self.spec.strategy.seed)
+        result = self.outputs.write(self.stop_reason)
+        rec = self.outputs.record(frozen)
         if result is None:
             self.reporter.trial_finished(rec, None, {})
         else:
@@ -497,7 +416,7 @@ class Engine:
                 tracker.trial_finished(frozen, rec)
             except Exception as exc:  # tracking is a copy of what the store holds: never stop the sweep
                 self.reporter.note(f"note: {type(tracker).__name__} could not log trial {rec.number}: {exc}")
-        self.keep_checkpoints()
+        self.outputs.keep_checkpoints(self.reporter.note)
         return rec
 
     def _after_failure(self, number: int, error: str, missing: bool) -> bool:
@@ -510,22 +429,6 @@ class Engine:
             self.failing = True
             self._stop(reason)
         return not reason
-
-    def keep_checkpoints(self) -> None:
-        """`checkpoints: {keep: ...}`: drop the checkpoint folders of trials out of the best k (and of pruned
-        and failed ones), never those of trials running or queued to run again."""
-        rule = self.checkpoints
-        if rule is None or rule.keep == "all":
-            return
-        try:
-            folders = self.spec.output / CHECKPOINTS
-            if not folders.is_dir() or next(folders.iterdir(), None) is None:
-                return  # nothing saved yet: no need to read the trials back
-            prune_checkpoints(
-                self.spec.output, self.records(), keep=rule.keep, k=rule.count, maximize=self.spec.metric.maximize
-            )
-        except OSError as exc:  # a checkpoint folder left is disk space, not a reason to stop the sweep
-            self.reporter.note(f"note: could not remove old checkpoints: {exc}")
 
     def _metric_seen(self) -> bool:
         """Did any trial of the sweep, in any run, ever give its metric (as a result or a reported step)?"""
@@ -544,6 +447,16 @@ class Engine:
         )
         self.stopping.set()
         self.interrupt()
+
+
+def _stop_sampler(sampler: Any) -> dict[str, Any]:
+    """The resources a trial used (CPU, memory, GPUs), from its sampler, if it had one."""
+    if sampler is None:
+        return {}
+    try:
+        return dict(sampler.stop() or {})
+    except Exception:  # monitoring is a nicety: never fail a trial over it
+        return {}
 
 
 _STOP = object()
