@@ -402,7 +402,7 @@ def test_a_crashed_worker_is_a_lost_worker(executor: Any) -> None:
 def test_should_prune_follows_the_rule_it_follows_in_process_and_in_a_worker(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
     outcome = executor.call(0, context_for(study, {"kind": "should_prune", "marks": str(tmp_path)}))
-    assert outcome.end == "done"
+    assert (outcome.end, outcome.message) == ("pruned", "pruned at step 1")
     assert json.loads((tmp_path / "should_prune.json").read_text()) == SHOULD_PRUNE_SEEN
 
 
