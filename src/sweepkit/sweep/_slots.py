@@ -32,10 +32,6 @@ from sweepkit.sweep._live import LiveTrial
 WORKER_START_SECONDS = 120.0
 
 
-class WorkerLost(Exception):  # noqa: N818
-    """The process running the trial died under it (SIGKILL, out of memory, a crash in native code)."""
-
-
 class Executor(Protocol):
     """Where trials run: `slots` at once, each `call` blocking until its trial ends."""
 
@@ -294,4 +290,4 @@ class WorkerPool:
             worker.stop()
 
 
-__all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerLost", "WorkerPool", "importable_ref"]
+__all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerPool", "importable_ref"]
