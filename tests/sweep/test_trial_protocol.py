@@ -201,3 +201,41 @@ def test_a_dead_worker_is_a_lost_outcome_and_the_next_trial_runs(code: Path, poo
     lost = pool.call(0, _live({"kind": "crash"}))
     assert lost.end == "lost" and lost.message.startswith("worker lost: its worker process exited with code 3")
     assert pool.call(0, _live({"kind": "told"})).end == "done"
+
+
+# -- the engine reads every outcome in one place ----------------------------------------------------------
+
+
+def test_each_ending_is_stored_as_before(tmp_path: Path) -> None:
+    """Done, pruned by the trial itself, an error, a result that can't be used: states, errors, metrics and
+    constraints as the store keeps them."""
+
+    def fn(params: dict[str, Any], trial: Any) -> Any:
+        trial.log({"logged": params["kind"]})
+        trial.set_constraint("memory_gb", 1.0)
+        if params["kind"] == "pruned":
+            raise sweepkit.TrialPruned("enough")
+        if params["kind"] == "error":
+            raise ValueError("boom")
+        return {"loss": float("nan") if params["kind"] == "nan" else 0.5}
+
+    spec = {
+        "name": "endings",
+        "metric": {"name": "loss"},
+        "strategy": {"name": "grid"},
+        "parameters": {"kind": ["done", "pruned", "error", "nan"]},
+    }
+    result = sweepkit.run(spec, objective=fn, quiet=True, cwd=tmp_path)
+    by_kind = {t.params["kind"]: t for t in result.trials}
+    assert {k: t.state for k, t in by_kind.items()} == {
+        "done": "COMPLETE",
+        "pruned": "PRUNED",
+        "error": "FAILED",
+        "nan": "FAILED",
+    }
+    assert by_kind["done"].value == 0.5 and by_kind["pruned"].reason == "enough"
+    assert by_kind["error"].error == "ValueError: boom" and "raise ValueError" in (by_kind["error"].traceback or "")
+    assert by_kind["nan"].error is not None and "NaN" in by_kind["nan"].error and by_kind["nan"].traceback is None
+    for kind, trial in by_kind.items():
+        assert trial.metrics.get("logged") == kind, kind
+        assert trial.constraints == {"memory_gb": 1.0}, kind  # kept, a failed trial's too

@@ -328,6 +328,7 @@ class Engine:
             _stop_sampler(sampler)
             return outcome.end == "lost"
         metrics = {**live.metrics, **outcome.metrics}
+        constraints = {**live.constraints, **outcome.constraints}
         value: float | list[float] | None = None
         if outcome.end == "done":
             try:
@@ -335,7 +336,7 @@ class Engine:
                 metrics = {**metrics, **scored}
             except Exception as exc:  # NaN, a missing metric, a value that is no number: the trial fails
                 outcome = failed(exc)
-        write_constraints(trial, {**live.constraints, **outcome.constraints})
+        write_constraints(trial, constraints)
         resources = _stop_sampler(sampler)
         state = _STATES[outcome.end]
         with self._mutex:
