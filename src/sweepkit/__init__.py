@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms in every trial process
 if TYPE_CHECKING:
+    from sweepkit._trial import Trial
     from sweepkit.client import Params, Run, checkpoint_dir, init
     from sweepkit.results import SweepResult, TrialRecord
     from sweepkit.results._stored import load
@@ -26,6 +27,7 @@ _LAZY = {
     "checkpoint_dir": ("sweepkit.client", "checkpoint_dir"),
     "run": ("sweepkit.sweep", "run"),
     "load": ("sweepkit.results._stored", "load"),
+    "Trial": ("sweepkit._trial", "Trial"),  # what `fn(params, trial)` gets (docs/sweep-file.md)
     "load_spec": ("sweepkit.spec", "load_spec"),
     "Spec": ("sweepkit.spec", "Spec"),
     "SweepResult": ("sweepkit.results", "SweepResult"),
@@ -59,6 +61,7 @@ __all__ = [
     "SweepFailed",
     "SweepResult",
     "SweepkitError",
+    "Trial",
     "TrialPruned",
     "TrialRecord",
     "UsageError",

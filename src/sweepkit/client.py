@@ -319,8 +319,14 @@ class Run:
         where = f"sweep={self.sweep!r}, trial={self.trial!r}" if self.in_sweep else "standalone"
         return f"Run({where}, params={dict(self.params)!r})"
 
-    def should_stop(self) -> bool:
-        """True once the runner asked this trial to stop (pruned, or the sweep is ending)."""
+    @property
+    def number(self) -> int | None:
+        """The trial's number, as `sweepkit.Trial` names it (`run.trial`)."""
+        return self.trial
+
+    def should_prune(self) -> bool:
+        """True once the runner asked this trial to stop (pruned, or the sweep is ending), as
+        `trial.should_prune()` says in a function trial (`should_stop` is its first name)."""
         if self._stop_file is None:
             return False
         self._say_stop_check()
@@ -357,10 +363,10 @@ class Run:
         elif row:
             self._say_stop_check()  # before the row: the runner knows it by the time it judges this step
             self._write(row)
-        if self.should_stop():
+        if self.should_prune():
             raise TrialPruned(f"trial {self.trial} was asked to stop (the stop file {self._stop_file} exists)")
 
-    def log_fold(self, k: int, metrics: Mapping[str, Any] | float) -> None:
+    def report_fold(self, k: int, metrics: Mapping[str, Any] | float) -> None:
         """Report cross-validation fold `k` (0, 1, ...): a mapping holding the sweep's metric (and any others),
         or the metric's value alone. The runner shows the fold's value to the pruner at step `k`, keeps every
         fold's values with the trial, and makes the objective `metric.fold_aggregation` of the folds (unless the
@@ -378,12 +384,12 @@ class Run:
         else:
             self._say_stop_check()
             self._write(row)
-        if self.should_stop():
+        if self.should_prune():
             raise TrialPruned(f"trial {self.trial} was asked to stop (the stop file {self._stop_file} exists)")
 
-    def constraint(self, name: str, value: float) -> None:
+    def set_constraint(self, name: str, value: float) -> None:
         """A constraint the trial measured, as Optuna counts them: ≤ 0 feasible, > 0 violated by that much
-        (`run.constraint("memory_gb", peak - 8)`). A trial violating one completes with its value but is never
+        (`run.set_constraint("memory_gb", peak - 8)`). A trial violating one completes with its value but is never
         the sweep's best, and the strategy learns to avoid its region. The last value given for a name counts."""
         from sweepkit._folds import constraint_value
 
@@ -393,6 +399,12 @@ class Run:
             print(f"constraint {key}: {_shown(number)} ({'violated' if number > 0 else 'feasible'})", flush=True)
         else:
             self._write(row)
+
+    # The first names of these (kept): `sweepkit.Trial`'s words are the ones above, so a function trial and a
+    # program say the same thing; `log`, `config`-like `params` and `finish` keep W&B's words.
+    should_stop = should_prune
+    log_fold = report_fold
+    constraint = set_constraint
 
     def finish(self) -> None:
         """Mark the end of reporting with {"event": "finish"}. Safe to call twice; atexit calls it too."""

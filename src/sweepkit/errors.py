@@ -69,3 +69,17 @@ class SweepFailed(SweepkitError):
 
 class TrialPruned(Exception):  # noqa: N818 - named like Optuna's, which users know
     """Raised inside a trial to stop it early; the trial ends PRUNED with its last reported value."""
+
+
+class TrialInterrupted(Exception):  # noqa: N818 - an outcome, like TrialPruned
+    """The sweep stopped this trial (Ctrl+C, SIGTERM, `--until`): it is queued again, not failed."""
+
+
+class TrialError(Exception):
+    """The trial ran but its result can't be used (NaN, missing metric, a program's non-zero exit): it FAILS,
+    with this message and no traceback."""
+
+
+class MetricMissing(TrialError):
+    """The trial never gave the sweep's metric. When no trial of the sweep ever has, the sweep stops: the
+    metric's name is probably wrong, and every other trial would train in vain."""

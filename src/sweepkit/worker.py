@@ -5,13 +5,13 @@ module level) N times, not once per trial.
 Started by `sweep/_slots.py` as `python -m sweepkit.worker IN_FD OUT_FD`; it speaks JSON lines on two
 pipes of its own (stdout and stderr stay the user's). It imports nothing heavy of ours: no Optuna.
 
-    parent → worker: {"op": "trial", "number", "params", "max_steps", "sweep", "metric", "seed",
-                      "resumed", "checkpoint_dir"} | {"op": "decision", "prune"}
-    worker → parent: {"op": "ready"} | {"op": "report", "value", "step"} | {"op": "fold", "fold", "metrics"}
-                     | {"op": "constraint", "name", "value"} (no answer) | {"op": "done", "result", "metrics"}
-                     | {"op": "pruned", "message", "metrics"} | {"op": "error", "error", "traceback", "metrics"}
+    parent → worker: {"op": "trial", **TrialStart.to_dict()} | {"op": "decision", "decision": None|"pruned"|...}
+    worker → parent: {"op": "ready"} | {"op": "error", "error"} (the function can't be imported)
+                     | {"op": "report", "value", "step"} | {"op": "fold", "fold", "metrics"}
+                     | {"op": "constraint", "name", "value"} (no answer) | {"op": "end", **Outcome.to_dict()}
 
-A "report" and a "fold" wait for the pruner's "decision".
+A "report" and a "fold" wait for the pruner's "decision". The trial is the same `BaseTrial` as in the sweep's
+own process (`sweepkit/_trial.py`); only its link (this pipe) differs.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ import json
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from sweepkit._folds import FoldsAndConstraints
-from sweepkit.client import _in_trial
-from sweepkit.errors import SweepkitError, TrialPruned
+from sweepkit._trial import BaseTrial, TrialStart
+from sweepkit._trial import call as call_function
+from sweepkit.errors import SweepkitError
 
-TRACEBACK_LINES = 25
 PR_SET_PDEATHSIG = 1
 
 
@@ -66,51 +64,25 @@ class _Link:
         return json.loads(line)
 
 
-class WorkerTrial(FoldsAndConstraints):
-    """The `trial` a function gets in a worker: `report` and `report_fold` ask the sweep's pruner in the parent."""
+class PipeLink:
+    """A worker trial's link to the sweep: each report goes up the pipe and waits for the pruner's answer."""
 
-    def __init__(self, link: _Link, message: dict[str, Any]) -> None:
+    def __init__(self, link: _Link) -> None:
         self._link = link
-        self.number: int = message["number"]
-        self.params: dict[str, Any] = message["params"]
-        self.sweep: str = message["sweep"]
-        self.max_steps: int | None = message.get("max_steps")
-        self.fold_metric = message.get("metric") or self.fold_metric
-        self.resumed: bool = bool(message.get("resumed"))  # cut short before, running again
-        self.checkpoint_folder: str | None = message.get("checkpoint_dir")
-        self.seed: int | None = message.get("seed")
-        self.metrics: dict[str, Any] = {}
-        self._pruned = False
 
-    @property
-    def checkpoint_dir(self) -> Path:
-        """This trial's checkpoint folder (created on first use), the same one when it runs again."""
-        from sweepkit.client import checkpoint_dir
+    def report(self, value: float, step: int, fold: dict[str, float] | None) -> str | None:
+        if fold is None:
+            self._link.send({"op": "report", "value": value, "step": step})
+        else:
+            self._link.send({"op": "fold", "fold": step, "metrics": fold})
+        decision: str | None = self._link.receive().get("decision")
+        return decision
 
-        with _in_trial(self.checkpoint_folder, self.resumed):
-            return checkpoint_dir()
-
-    def report(self, value: float, step: int) -> None:
-        self._ask({"op": "report", "value": float(value), "step": int(step)}, step)
-
-    def _ask(self, message: dict[str, Any], step: int) -> None:
-        self._link.send(message)
-        reply = self._link.receive()
-        if reply.get("prune"):
-            self._pruned = True
-            raise TrialPruned(f"pruned at step {step}")
-
-    def _fold_reported(self, fold: int, values: dict[str, float]) -> None:
-        self._ask({"op": "fold", "fold": fold, "metrics": values}, fold)
-
-    def _constraint_set(self, name: str, value: float) -> None:
+    def constraint(self, name: str, value: float) -> None:
         self._link.send({"op": "constraint", "name": name, "value": value})
 
-    def should_prune(self) -> bool:
-        return self._pruned
-
-    def log(self, metrics: dict[str, Any]) -> None:
-        self.metrics.update(metrics)
+    def stopping(self) -> bool:
+        return False  # a sweep stopping this trial stops its worker process
 
 
 def serve(link: _Link, ref: str, base_dir: str | None, sys_path: list[str]) -> None:
@@ -122,7 +94,7 @@ def serve(link: _Link, ref: str, base_dir: str | None, sys_path: list[str]) -> N
     try:
         fn = resolve_function(ref, Path(base_dir) if base_dir else Path.cwd(), file=None)
     except SweepkitError as exc:
-        link.send({"op": "error", "error": str(exc), "traceback": None, "metrics": {}})
+        link.send({"op": "error", "error": str(exc)})
         return
     pass_trial = wants_trial(fn)
     link.send({"op": "ready"})
@@ -130,24 +102,9 @@ def serve(link: _Link, ref: str, base_dir: str | None, sys_path: list[str]) -> N
         message = link.receive()
         if message.get("op") != "trial":
             return
-        trial = WorkerTrial(link, message)
-        try:
-            with _in_trial(trial.checkpoint_folder, trial.resumed):  # for `sweepkit.checkpoint_dir()`
-                result = fn(trial.params, trial) if pass_trial else fn(trial.params)
-        except TrialPruned as exc:
-            link.send({"op": "pruned", "message": str(exc), "metrics": trial.metrics})
-        except Exception as exc:  # the user's code failed: the parent records it and the worker goes on
-            tb = traceback.format_exc().rstrip().splitlines()[-TRACEBACK_LINES:]
-            link.send(
-                {
-                    "op": "error",
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": "\n".join(tb),
-                    "metrics": trial.metrics,
-                }
-            )
-        else:
-            link.send({"op": "done", "result": result, "metrics": trial.metrics})
+        trial = BaseTrial(TrialStart.from_dict(message), PipeLink(link))
+        outcome = call_function(fn, trial, pass_trial=pass_trial)
+        link.send({"op": "end", **outcome.to_dict()})
 
 
 def main(argv: list[str]) -> None:

@@ -295,10 +295,11 @@ def test_the_client_outside_a_sweep_prints_and_stays_light(tmp_path: Path) -> No
 
 def test_bad_fold_and_constraint_arguments_say_what_to_pass() -> None:
     study = optuna.create_study()
-    from sweepkit.sweep._runner import TrialContext
+    from sweepkit._trial import BaseTrial
+    from sweepkit.sweep._live import live_trial
 
-    context = TrialContext(study.ask(), {}, "t")
-    context.fold_metric = "f1"
+    live = live_trial(study.ask(), {}, "t", metric="f1")
+    context = BaseTrial(live.start, live)
     with pytest.raises(ValueError, match="whole number"):
         context.report_fold(0.5, {"f1": 1.0})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must be finite"):

@@ -7,6 +7,7 @@ exactly the processes it started (never `ray stop`, which stops every Ray proces
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -27,12 +28,11 @@ import optuna
 import pytest
 
 import sweepkit
-from sweepkit.errors import SpecError, TrialPruned, UsageError
+from sweepkit.errors import SpecError, UsageError
 from sweepkit.spec import load_spec
-from sweepkit.sweep._function import TrialError
-from sweepkit.sweep._runner import TrialContext
-from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _UserError
+from sweepkit.sweep._live import LiveTrial, live_trial
 from tests.conftest import IN_CI
+from tests.sweep.test_trial_protocol import SHOULD_PRUNE, SHOULD_PRUNE_SEEN
 
 START_SECONDS = 240  # two Ray nodes on a busy 2-core machine
 RAY = Path(sys.executable).with_name("ray")
@@ -103,8 +103,11 @@ def run(params, trial):
         time.sleep(300)
         (marks / "done").write_text("")
         return 0.0
+    if kind == "should_prune":
+        return should_prune_seen(trial, marks)
     raise AssertionError(kind)
 '''
+TRIALS += SHOULD_PRUNE
 
 PROGRAM = """
 import sweepkit
@@ -289,8 +292,8 @@ def executor(cluster: Cluster) -> Iterator[Any]:
 
 def context_for(
     study: optuna.Study, params: dict[str, Any], max_steps: int | None = None, seed: int | None = None
-) -> TrialContext:
-    return TrialContext(study.ask(), params, "t", max_steps, seed=seed)
+) -> LiveTrial:
+    return live_trial(study.ask(), params, "t", max_steps=max_steps, seed=seed)
 
 
 # -- single trials through RayExecutor -----------------------------------------------------------------------
@@ -302,61 +305,60 @@ def test_slots_are_what_the_cluster_holds(executor: Any) -> None:
 
 def test_a_function_returns_its_value(executor: Any) -> None:
     study = optuna.create_study()
-    assert executor.call(0, {"kind": "value", "x": 21}, context_for(study, {})) == 42
+    assert executor.call(0, context_for(study, {"kind": "value", "x": 21})).result == 42
 
 
 def test_the_trial_object_and_logged_metrics_arrive(executor: Any, cluster: Cluster) -> None:
     study = optuna.create_study()
-    context = context_for(study, {}, max_steps=9, seed=4242)
-    result = executor.call(0, {"kind": "info", "x": 1.5}, context)
+    context = context_for(study, {"kind": "info", "x": 1.5}, max_steps=9, seed=4242)
+    outcome = executor.call(0, context)
+    result = outcome.result
     assert result["loss"] == 1.5 and type(result["loss"]) is float  # numpy turned into Python on the node
     assert (result["number"], result["max_steps"], result["seed"]) == (context.number, 9, 4242)
     assert result["node"] in cluster.node_ids  # it ran on the cluster, not here
-    assert context.metrics == {"logged": 7}
+    assert outcome.metrics == {"logged": 7}
 
 
 def test_a_report_that_prunes_stops_the_function_at_that_step(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
-    context = context_for(study, {})
-    with pytest.raises(TrialPruned, match="step 1"):
-        executor.call(0, {"kind": "report", "marks": str(tmp_path)}, context)
-    trial = study._storage.get_trial(context._trial._trial_id)
+    context = context_for(study, {"kind": "report", "marks": str(tmp_path)})
+    outcome = executor.call(0, context)
+    assert (outcome.end, outcome.message) == ("pruned", "pruned at step 1")
+    trial = study._storage.get_trial(context.trial._trial_id)
     assert trial.intermediate_values == {0: 0.5, 1: 2.0}  # the driver's pruner heard both reports
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step0", "step1"]  # never went on to step 2
 
 
 def test_reports_that_do_not_prune_let_the_function_finish(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=10.0))
-    context = context_for(study, {})
-    assert executor.call(0, {"kind": "report", "marks": str(tmp_path)}, context) == 0.0
-    assert study._storage.get_trial(context._trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
+    context = context_for(study, {"kind": "report", "marks": str(tmp_path)})
+    assert executor.call(0, context).result == 0.0
+    assert study._storage.get_trial(context.trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
     assert (tmp_path / "finished").exists()
 
 
 def test_folds_reach_the_pruner_and_constraints_come_back(executor: Any) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=10.0))
-    context = context_for(study, {})
-    context.fold_metric = "f1"
-    assert executor.call(0, {"kind": "folds"}, context) is None
-    assert study._storage.get_trial(context._trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
+    context = live_trial(study.ask(), {"kind": "folds"}, "t", metric="f1")
+    outcome = executor.call(0, context)
+    assert (outcome.end, outcome.result) == ("done", None)
+    assert study._storage.get_trial(context.trial._trial_id).intermediate_values == {0: 0.5, 1: 2.0, 2: 3.0}
     assert context.folds == {k: {"f1": v, "auc": k / 10} for k, v in enumerate([0.5, 2.0, 3.0])}
     assert context.metrics["f1_folds"] == [0.5, 2.0, 3.0]
-    assert context.constraints == {"memory_gb": 1.5}
+    assert outcome.constraints == {"memory_gb": 1.5}
 
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
-    context = context_for(study, {})
-    context.fold_metric = "f1"
-    with pytest.raises(TrialPruned, match="step 1"):  # fold 1's value passed the threshold
-        executor.call(0, {"kind": "folds"}, context)
+    context = live_trial(study.ask(), {"kind": "folds"}, "t", metric="f1")
+    outcome = executor.call(0, context)
+    assert (outcome.end, outcome.message) == ("pruned", "pruned at step 1")  # fold 1's value passed the threshold
     assert context.metrics["f1_folds"] == [0.5, 2.0]
 
 
 def test_an_error_comes_back_with_the_remote_traceback(executor: Any) -> None:
     study = optuna.create_study()
-    with pytest.raises(_UserError) as info:
-        executor.call(0, {"kind": "fail", "x": 3}, context_for(study, {}))
-    assert info.value.message == "ValueError: boom 3"
-    tb = info.value.traceback or ""
+    outcome = executor.call(0, context_for(study, {"kind": "fail", "x": 3}))
+    assert (outcome.end, outcome.message) == ("error", "ValueError: boom 3")
+    tb = outcome.traceback or ""
     assert "ray_trials.py" in tb and "in helper" in tb and "ValueError: boom 3" in tb
     assert "Ray node" in tb  # where it ran
     assert "_run_trial" not in tb  # the user's frames, not sweepkit's wrapper
@@ -367,7 +369,7 @@ def test_two_trials_at_once_land_on_both_nodes(executor: Any, cluster: Cluster, 
     results: dict[int, Any] = {}
 
     def slot(n: int) -> None:
-        results[n] = executor.call(n, {"kind": "meet", "x": n, "marks": str(tmp_path)}, context_for(study, {}))
+        results[n] = executor.call(n, context_for(study, {"kind": "meet", "x": n, "marks": str(tmp_path)})).result
 
     threads = [threading.Thread(target=slot, args=(n,)) for n in (0, 1)]
     for thread in threads:
@@ -382,30 +384,34 @@ def test_two_trials_at_once_land_on_both_nodes(executor: Any, cluster: Cluster, 
 def test_a_retry_on_a_node_is_told_so_with_its_checkpoint_folder(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study()
     folder = tmp_path / "checkpoints" / "trial-0"
-    context = TrialContext(study.ask(), {}, "t", resumed=True, retry_of=0, checkpoint_folder=folder)
-    result = executor.call(0, {"kind": "retry"}, context)
+    context = live_trial(study.ask(), {"kind": "retry"}, "t", resumed=True, retry_of=0, checkpoint_dir=str(folder))
+    result = executor.call(0, context).result
     assert result == {"resumed": True, "dir": str(folder), "client": str(folder)}
     assert folder.is_dir()  # made on first use, on the node (here: this machine's disk)
-    first = TrialContext(study.ask(), {}, "t", checkpoint_folder=tmp_path / "checkpoints" / "trial-1")
-    assert executor.call(0, {"kind": "retry"}, first)["resumed"] is False
+    first = live_trial(study.ask(), {"kind": "retry"}, "t", checkpoint_dir=str(tmp_path / "checkpoints" / "trial-1"))
+    assert executor.call(0, first).result["resumed"] is False
 
 
 def test_a_crashed_worker_is_a_lost_worker(executor: Any) -> None:
     study = optuna.create_study()
-    with pytest.raises(WorkerLost, match="^worker lost: "):
-        executor.call(0, {"kind": "crash"}, context_for(study, {}))
-    assert executor.call(0, {"kind": "value", "x": 1}, context_for(study, {})) == 2  # and the next one runs
+    outcome = executor.call(0, context_for(study, {"kind": "crash"}))
+    assert outcome.end == "lost" and outcome.message.startswith("worker lost: ")
+    assert executor.call(0, context_for(study, {"kind": "value", "x": 1})).result == 2  # and the next one runs
+
+
+def test_should_prune_follows_the_rule_it_follows_in_process_and_in_a_worker(executor: Any, tmp_path: Path) -> None:
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
+    outcome = executor.call(0, context_for(study, {"kind": "should_prune", "marks": str(tmp_path)}))
+    assert (outcome.end, outcome.message) == ("pruned", "pruned at step 1")
+    assert json.loads((tmp_path / "should_prune.json").read_text()) == SHOULD_PRUNE_SEEN
 
 
 def test_cancel_interrupts_a_running_trial(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study()
-    outcome: list[BaseException] = []
+    outcome: list[Any] = []
 
     def slot() -> None:
-        try:
-            executor.call(1, {"kind": "sleep", "marks": str(tmp_path)}, context_for(study, {}))
-        except BaseException as exc:
-            outcome.append(exc)
+        outcome.append(executor.call(1, context_for(study, {"kind": "sleep", "marks": str(tmp_path)})))
 
     thread = threading.Thread(target=slot)
     thread.start()
@@ -416,7 +422,7 @@ def test_cancel_interrupts_a_running_trial(executor: Any, tmp_path: Path) -> Non
     executor.cancel(1)
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], TrialInterrupted)
+    assert len(outcome) == 1 and outcome[0].end == "interrupted"
     assert not (tmp_path / "done").exists()
 
 
@@ -426,8 +432,8 @@ def test_a_function_trial_times_out(cluster: Cluster, tmp_path: Path) -> None:
     ex = RayExecutor(cluster.address, {"cpu": 1}, 1, "ray_trials:run", cluster.code, sweep="t", timeout=1.0)
     try:
         study = optuna.create_study()
-        with pytest.raises(TrialError, match=r"timed out after 1s \(trial.timeout\)"):
-            ex.call(0, {"kind": "sleep", "marks": str(tmp_path)}, context_for(study, {}))
+        outcome = ex.call(0, context_for(study, {"kind": "sleep", "marks": str(tmp_path)}))
+        assert (outcome.end, outcome.message) == ("error", "timed out after 1s (trial.timeout)")
         assert not (tmp_path / "done").exists()
     finally:
         ex.close()
@@ -456,10 +462,10 @@ def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: 
     try:
         assert ex.slots == 1
         study = optuna.create_study()
-        context = context_for(study, {})
-        result = ex.call(0, {"x": 2}, context)
+        context = context_for(study, {"x": 2})
+        result = ex.call(0, context).result
         assert result["loss"] == 5
-        assert study._storage.get_trial(context._trial._trial_id).intermediate_values == {0: 6.0, 1: 5.0}
+        assert study._storage.get_trial(context.trial._trial_id).intermediate_values == {0: 6.0, 1: 5.0}
         assert (tmp_path / "out" / "trials" / str(context.number) / "stdout.log").exists()
     finally:
         ex.close()
@@ -467,13 +473,11 @@ def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: 
 
 def test_a_program_that_never_logs_the_metric_says_so_on_ray(cluster: Cluster, tmp_path: Path) -> None:
     """The engine stops a sweep whose metric no trial ever gave: on Ray it must get the same error type."""
-    from sweepkit.sweep._function import MetricMissing
-
     ex = _program_executor(cluster, tmp_path, "los")
     try:
         study = optuna.create_study()
-        with pytest.raises(MetricMissing, match="loss"):
-            ex.call(0, {"x": 2}, context_for(study, {}))
+        outcome = ex.call(0, context_for(study, {"x": 2}))
+        assert outcome.end == "error" and outcome.missing and "loss" in outcome.message
     finally:
         ex.close()
 
@@ -500,13 +504,10 @@ def test_an_interrupted_program_trial_leaves_no_program_running(cluster: Cluster
         cwd=cluster.code,
     )
     ex = build_ray_executor(spec, workdir=tmp_path)
-    outcome: list[BaseException] = []
+    outcome: list[Any] = []
 
     def slot() -> None:
-        try:
-            ex.call(0, {"marks": str(tmp_path)}, context_for(optuna.create_study(), {}))
-        except BaseException as exc:
-            outcome.append(exc)
+        outcome.append(ex.call(0, context_for(optuna.create_study(), {"marks": str(tmp_path)})))
 
     thread = threading.Thread(target=slot)
     thread.start()
@@ -518,7 +519,7 @@ def test_an_interrupted_program_trial_leaves_no_program_running(cluster: Cluster
         assert _pid_alive(pid)
         ex.cancel(0)
         thread.join(timeout=120)
-        assert len(outcome) == 1 and isinstance(outcome[0], TrialInterrupted)
+        assert len(outcome) == 1 and outcome[0].end == "interrupted"
         assert not _pid_alive(pid)  # the program was stopped with its trial, not left behind on the node
     finally:
         ex.close()

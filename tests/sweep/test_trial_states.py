@@ -48,8 +48,8 @@ def test_a_point_put_back_over_budget_counts_when_it_runs(workdir: Path) -> None
     assert isinstance(b.step(0, remaining=1), tuple)  # trial 1, run B's: the budget is taken
     a.study.enqueue_trial({"x": 0.25})  # trial 2: a point queued to run next
     assert b.step(0, remaining=1) is _WAIT  # B asks it, finds the budget taken, puts it back (trial 3)
-    a.lost(a.study.trials[1], "worker lost: run B died")  # B dies: its trial 1 runs again (trial 4)
-    assert a._run(0, *first)
+    a.recovery.lost(a.study.trials[1], "worker lost: run B died")  # B dies: its trial 1 runs again (trial 4)
+    assert a._run(0, first[0])
     a.loop()
 
     trials = a.study.get_trials(deepcopy=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from sweepkit.sweep._program import ProgramTrial
 from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
 from sweepkit.sweep._slots import Executor, InProcess, WorkerPool, importable_ref
+from sweepkit.sweep._stops import Deadline
 from sweepkit.trial_state import State, SweepMeta, counts_toward_budget, state_of, store_sweep_meta, sweep_meta
 
 DEFAULT_TRIALS = 100  # when a continuous space has no budget at all (W&B would run until stopped)
@@ -390,6 +391,40 @@ def join(
     )
 
 
+@dataclass
+class _Placement:
+    """Where the trials run: the executor (a Ray one is built before the study opens: a cluster that can't
+    hold a trial is a user error said first), the slots' environments, and resource sampling."""
+
+    objective: Callable[..., Any] | None
+    slot_envs: list[dict[str, str]]
+    executor: Executor | None = None
+    monitor: Callable[[int, int], Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _place(
+    spec: Spec, objective: Callable[..., Any] | None, *, stream: bool, workdir: Path, workers: int | None, gpu_ids: Any
+) -> _Placement:
+    if spec.resources is not None and spec.resources.backend == "ray":  # Ray places the trials and their GPUs
+        from sweepkit.sweep._ray import build_ray_executor
+
+        objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=True)
+        ray_executor = build_ray_executor(spec, objective=objective, workers=workers, workdir=workdir)
+        slot_envs: list[dict[str, str]] = [{} for _ in range(ray_executor.slots)]
+        return _Placement(objective, slot_envs, ray_executor, notes=list(getattr(ray_executor, "notes", [])))
+    plan = _slots(spec, workers, gpu_ids)
+    in_workers = len(plan) > 1 or any(slot.gpus for slot in plan)
+    objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=in_workers)
+    placement = _Placement(objective, [slot.env() for slot in plan], notes=list(plan.notes))
+    unmonitored = monitor_unavailable() if in_workers or isinstance(objective, ProgramTrial) else None
+    if unmonitored:
+        placement.notes.append(unmonitored)
+    else:
+        placement.monitor = lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start()
+    return placement
+
+
 def _execute(
     spec: Spec,
     *,
@@ -410,34 +445,11 @@ def _execute(
 
     run_started = time.time()
     preflight(spec, cwd=workdir, objective=objective)  # the checks `validate` makes, before anything runs
-    on_ray = spec.resources is not None and spec.resources.backend == "ray"
-    ray_executor: Executor | None = None
-    monitor: Callable[[int, int], Any] | None = None
-    notes: list[str] = []
-    if on_ray:  # trials are Ray tasks on the cluster's nodes; Ray places them and their GPUs
-        from sweepkit.sweep._ray import build_ray_executor
-
-        objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=True)
-        ray_executor = build_ray_executor(spec, objective=objective, workers=workers, workdir=workdir)
-        n_workers = ray_executor.slots
-        slot_envs: list[dict[str, str]] = [{} for _ in range(n_workers)]
-        notes += list(getattr(ray_executor, "notes", []))
-    else:
-        plan = _slots(spec, workers, gpu_ids)
-        n_workers = len(plan)
-        in_workers = n_workers > 1 or any(slot.gpus for slot in plan)
-        objective = _objective(spec, objective, stream=stream, workdir=workdir, in_workers=in_workers)
-        slot_envs = [slot.env() for slot in plan]
-        notes += plan.notes
-        unmonitored = monitor_unavailable() if in_workers or isinstance(objective, ProgramTrial) else None
-        if unmonitored:
-            notes.append(unmonitored)
-        else:
-            monitor = lambda pid, slot: TrialMonitor(pid, gpus=plan[slot].gpus).start()  # noqa: E731
+    placement = _place(spec, objective, stream=stream, workdir=workdir, workers=workers, gpu_ids=gpu_ids)
     store, strategy = prepare(spec, cwd=workdir, resume=not fresh)
     pruning = early_stopping(spec)
     reporter = RunLog(reporter or Progress(quiet=quiet, verbose=verbose), workdir / EMBEDDED_DIR / "logs", spec.name)
-    for note in [*spec.notes, *pruning.notes, *notes]:
+    for note in [*spec.notes, *pruning.notes, *placement.notes]:
         reporter.note(f"note: {note}")
     if pruning.name != "none":
         reporter.note(f"early stopping: {pruning.description}")
@@ -452,71 +464,29 @@ def _execute(
     trackers = tracking.build(spec, note=reporter.note)
     for tracker in trackers:
         tracker.sweep_started(spec, study)  # a tracking server that is down stops the run before any trial
-    if ray_executor is not None:
-        executor = ray_executor
-    else:
-        executor, note = _executor(spec, objective, n_workers, slot_envs, workdir=workdir)
+    executor = placement.executor
+    if executor is None:
+        n_workers = len(placement.slot_envs)
+        executor, note = _executor(spec, placement.objective, n_workers, placement.slot_envs, workdir=workdir)
         if note:
             reporter.note(f"note: {note}")
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
         lock.local_store = store.journal_path is not None or (store.url or "").startswith("sqlite")
-        engine = Engine(
-            spec,
-            study,
-            strategy,
-            executor,
-            reporter,
-            lock=lock,
-            seed=spec.strategy.seed,
-            pruning=pruning,
-            retries=spec.trial.retries,
-            slot_envs=slot_envs,
-            monitor=monitor,
-            trackers=trackers,
-        )
+        engine = _engine(spec, study, strategy, executor, reporter, lock, pruning, placement, trackers, agent=agent)
         engine.max_trials = count
-        if agent or not lock.alone():
-            # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
-            study.sampler.reseed_rng()
-        recovered = engine.recover()
-        if recovered:
-            reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
-        done = sum(counts_toward_budget(t) for t in engine.trials())
-        reporter.started(spec.name, spec.budget.trials, done, strategy.name, strategy.reason, spec.metric.goal)
-        timer = None
-        if until is not None:
-            label = "--until " + time.strftime("%H:%M", time.localtime(until))
-            timer = threading.Timer(max(0.0, until - time.time()), engine.reach_deadline, args=(label,))
-            timer.daemon = True
-            timer.start()
-        interrupted = False
         event = "failure"  # unless the loop ends as below (a store fault raises through)
         try:
-            engine.loop()
+            with Deadline(until, engine.reach_deadline):
+                engine.loop()
             event = "failure" if engine.failing or engine.user_error is not None else "finish"
         except KeyboardInterrupt:
             engine.stop_reason = "interrupted (Ctrl+C): run again to resume"
-            interrupted = True
             event = "interrupted"
         finally:
-            if timer is not None:
-                timer.cancel()
             executor.close()
-            result = engine.result()
-            result.storage = spec.storage  # where `sweepkit report` and `result.study` find it
-            result.workdir = workdir
-            write_outputs(result, spec.resolved)
-            for tracker in trackers:  # after the outputs: trackers attach trials.csv and the report
-                try:
-                    tracker.sweep_finished(result)
-                except Exception as exc:  # a copy of what the store holds: never lose the sweep over it
-                    reporter.note(f"note: {type(tracker).__name__} could not finish: {exc}")
-            if event == "finish" and _all_failed(engine, result):
-                event = "failure"
-            _notify_end(spec, result, event, started=run_started, warn=reporter.note, cwd=workdir)
-            reporter.finished(result)
-    if interrupted:
+            result = _close_run(spec, engine, trackers, reporter, event, run_started, workdir)
+    if event == "interrupted":
         raise KeyboardInterrupt
     if engine.user_error is not None:
         raise engine.user_error
@@ -525,6 +495,71 @@ def _execute(
     all_failed = _all_failed(engine, result)
     if all_failed:
         raise SweepFailed(all_failed)
+    return result
+
+
+def _engine(
+    spec: Spec,
+    study: optuna.Study,
+    strategy: Strategy,
+    executor: Executor,
+    reporter: Reporter,
+    lock: RunLock,
+    pruning: Pruning,
+    placement: _Placement,
+    trackers: list[Any],
+    *,
+    agent: bool,
+) -> Engine:
+    """The engine of this run, after crash recovery (trials a dead run left are queued again)."""
+    engine = Engine(
+        spec,
+        study,
+        strategy,
+        executor,
+        reporter,
+        lock=lock,
+        seed=spec.strategy.seed,
+        pruning=pruning,
+        retries=spec.trial.retries,
+        slot_envs=placement.slot_envs,
+        monitor=placement.monitor,
+        trackers=trackers,
+    )
+    if agent or not lock.alone():
+        # Other processes ask the same sweep: a sampler seeded like theirs would propose their points.
+        study.sampler.reseed_rng()
+    recovered = engine.recovery.recover(engine.trials())
+    if recovered:
+        reporter.note(f"note: {recovered} trial(s) cut short by an earlier run will run again")
+    done = sum(counts_toward_budget(t) for t in engine.trials())
+    reporter.started(spec.name, spec.budget.trials, done, strategy.name, strategy.reason, spec.metric.goal)
+    return engine
+
+
+def _close_run(
+    spec: Spec,
+    engine: Engine,
+    trackers: list[Any],
+    reporter: Reporter,
+    event: str,
+    run_started: float,
+    workdir: Path,
+) -> SweepResult:
+    """The run ended (any way): the outputs, the trackers, the notification, the display."""
+    result = engine.result()
+    result.storage = spec.storage  # where `sweepkit report` and `result.study` find it
+    result.workdir = workdir
+    write_outputs(result, spec.resolved)
+    for tracker in trackers:  # after the outputs: trackers attach trials.csv and the report
+        try:
+            tracker.sweep_finished(result)
+        except Exception as exc:  # a copy of what the store holds: never lose the sweep over it
+            reporter.note(f"note: {type(tracker).__name__} could not finish: {exc}")
+    if event == "finish" and _all_failed(engine, result):
+        event = "failure"
+    _notify_end(spec, result, event, started=run_started, warn=reporter.note, cwd=workdir)
+    reporter.finished(result)
     return result
 
 

@@ -8,18 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sweepkit._callable import resolve_function, wants_trial  # noqa: F401  (re-exported)
-from sweepkit.errors import did_you_mean
+from sweepkit.errors import MetricMissing, TrialError, did_you_mean  # noqa: F401  (re-exported)
 from sweepkit.spec import MetricSpec
-
-
-class TrialError(Exception):
-    """The trial ran but its result can't be used (NaN, missing metric, ...): the trial FAILS."""
-
-
-class MetricMissing(TrialError):
-    """The trial never gave the sweep's metric. When no trial of the sweep ever has, the sweep stops: the
-    metric's name is probably wrong, and every other trial would train in vain."""
-
 
 _AGGREGATE = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
 

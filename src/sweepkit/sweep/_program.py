@@ -353,7 +353,7 @@ class _Execution:
         self._take_events()
 
     def _take_events(self) -> None:
-        """The folds and constraints the program reported (`run.log_fold`, `run.constraint`), handed to the
+        """The folds and constraints the program reported (`run.report_fold`, `run.set_constraint`), handed to the
         trial as a function's `report_fold` and `set_constraint` are: a fold goes to the pruner."""
         events, self.channel.events = self.channel.events, []
         pruned: TrialPruned | None = None

@@ -22,18 +22,17 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit._callable import resolve_function, wants_trial
-from sweepkit._folds import FoldsAndConstraints
-from sweepkit.client import _in_trial
-from sweepkit.errors import SpecError, TrialPruned, UsageError
-from sweepkit.sweep._function import MetricMissing, TrialError, _plain
-from sweepkit.sweep._slots import TrialInterrupted, WorkerLost, _retry_fields, _UserError
+from sweepkit._trial import INTERRUPTED, PRUNED, BaseTrial, Outcome, TrialStart, failed
+from sweepkit._trial import call as call_function
+from sweepkit.errors import SpecError, TrialError, UsageError
+from sweepkit.sweep._function import _plain
+from sweepkit.sweep._live import LiveTrial
 
 if TYPE_CHECKING:
     from sweepkit.spec import Spec
@@ -78,78 +77,34 @@ def _unreachable(address: str) -> str | None:
 # -- the task's side ------------------------------------------------------------------------------------------
 
 
-class _RelayLost(Exception):
-    """The relay actor died (its node went away): the trial can't be steered, so it is lost, not failed."""
+class RelayLink:
+    """A Ray task's link to the sweep: each report travels through the relay actor to the driver's pruner,
+    and waits for its answer, so a pruned trial stops at this very step. A relay that died (its node went
+    away) leaves the trial unsteerable: `lost`, and the task's outcome says so."""
 
-
-class RayTrial(FoldsAndConstraints):
-    """The `trial` a function gets on a Ray worker: the same face as the engine's TrialContext. Its folds go
-    to the driver's pruner as its reports do; its constraints travel back with its outcome."""
-
-    def __init__(
-        self,
-        relay: Any,
-        key: int,
-        number: int,
-        params: dict[str, Any],
-        sweep: str,
-        max_steps: int | None,
-        metric: str | None = None,
-        seed: int | None = None,
-    ) -> None:
+    def __init__(self, relay: Any, key: int) -> None:
         self._relay = relay
         self._key = key
-        self.number = number
-        self.seed = seed
-        self.params = params
-        self.sweep = sweep
-        self.max_steps = max_steps
-        self.fold_metric = metric or self.fold_metric
-        self.metrics: dict[str, Any] = {}
-        self.env: dict[str, str] = {}  # Ray itself sets CUDA_VISIBLE_DEVICES for the task's GPUs
-        self.cancelled = threading.Event()
-        self.resumed = False  # cut short before, running again
-        self.checkpoint_folder: str | None = None  # on the sweep's folder, which every node shares (docs/ray.md)
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        """This trial's checkpoint folder (created on first use), the same one when it runs again."""
-        from sweepkit.client import checkpoint_dir
-
-        with _in_trial(self.checkpoint_folder, self.resumed):
-            return checkpoint_dir()
+        self.lost: str | None = None
 
     def _ask(self, call: Any) -> str | None:
         import ray
 
         try:
-            return ray.get(call)
+            answer: str | None = ray.get(call)
+            return answer
         except ray.exceptions.RayActorError as exc:
-            raise _RelayLost(f"the relay to the sweep's driver died: {_first_line(exc)}") from None
+            self.lost = f"the relay to the sweep's driver died: {_first_line(exc)}"
+            return INTERRUPTED
 
-    def report(self, value: float, step: int) -> None:
-        """Tell the driver's pruner; wait for its answer, so a pruned trial stops at this very step."""
-        self._decide(self._ask(self._relay.report.remote(self._key, float(value), int(step))), step)
+    def report(self, value: float, step: int, fold: dict[str, float] | None) -> str | None:
+        return self._ask(self._relay.report.remote(self._key, value, step, fold))
 
-    def _fold_reported(self, fold: int, values: dict[str, float]) -> None:
-        value = values[self.fold_metric]
-        self._decide(self._ask(self._relay.report.remote(self._key, value, fold, values)), fold)
+    def constraint(self, name: str, value: float) -> None:
+        """Constraints travel back with the task's outcome."""
 
-    def _decide(self, decision: str | None, step: int) -> None:
-        if decision == "pruned":
-            raise TrialPruned(f"pruned at step {step}")
-        if decision is not None:
-            self.cancelled.set()
-            raise TrialInterrupted("interrupted: the sweep was stopped")
-
-    def should_prune(self) -> bool:
+    def stopping(self) -> bool:
         return self._ask(self._relay.decision.remote(self._key)) is not None
-
-    def log(self, metrics: dict[str, Any]) -> None:
-        self.metrics.update(metrics)
-
-    def watch(self, pid: int) -> None:
-        """Resource sampling watches processes on the driver's machine: not a task's on another node."""
 
 
 def _where() -> str:
@@ -189,58 +144,29 @@ def _plain_result(result: Any) -> Any:
     return _plain(result)
 
 
-def _run_trial(
-    payload: dict[str, Any],
-    key: int,
-    number: int,
-    params: dict[str, Any],
-    sweep: str,
-    max_steps: int | None,
-    relay: Any,
-    metric: str | None = None,
-    retry: dict[str, Any] | None = None,
-    seed: int | None = None,
-) -> dict[str, Any]:
-    """The Ray task: call the user's function and say how it ended. Every ending is a value, not a raised
-    exception, so the driver tells a user's error (a failed trial) from Ray's (a lost worker) for sure."""
+def _run_trial(payload: dict[str, Any], key: int, start: dict[str, Any], relay: Any) -> dict[str, Any]:
+    """The Ray task: call the user's function and say how it ended (`Outcome.to_dict()`). Every ending is a
+    value, not a raised exception, so the driver tells a user's error (a failed trial) from Ray's (a lost
+    worker) for sure."""
     relay.begin.remote(key)
-    trial = RayTrial(relay, key, number, params, sweep, max_steps, metric, seed)
-    trial.resumed = bool((retry or {}).get("resumed"))
-    trial.checkpoint_folder = (retry or {}).get("checkpoint_dir")
+    link = RelayLink(relay, key)
+    trial = BaseTrial(TrialStart.from_dict(start), link)
     try:
         fn = _load(payload)
-        with _in_trial(trial.checkpoint_folder, trial.resumed):  # for `sweepkit.checkpoint_dir()`
-            result = fn(params, trial) if wants_trial(fn) else fn(params)
-        return {
-            "end": "done",
-            "result": _plain_result(result),
-            "metrics": _plain_result(trial.metrics),
-            "constraints": trial.constraints,
-        }
-    except TrialPruned as exc:
-        end = {"end": "pruned", "message": str(exc), "metrics": _plain_result(trial.metrics)}
-        return {**end, "constraints": trial.constraints}
-    except TrialInterrupted as exc:
-        return {"end": "interrupted", "message": str(exc)}
-    except _RelayLost as exc:
-        return {"end": "lost", "message": f"{exc} (on {_where()})"}
-    except MetricMissing as exc:  # a program that never logged the metric: the driver may stop the sweep
-        return {"end": "metric_missing", "message": str(exc), "metrics": _plain_result(trial.metrics)}
-    except TrialError as exc:
-        return {"end": "trial_error", "message": str(exc), "metrics": _plain_result(trial.metrics)}
+        outcome = call_function(fn, trial, pass_trial=wants_trial(fn))
     except SpecError as exc:  # the function could not be imported on this node
-        return {"end": "trial_error", "message": f"on {_where()}: {exc}"}
-    except (Exception, SystemExit) as exc:
-        # The user's frames only: the first one is this wrapper.
-        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-        text = "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
-        return {
-            "end": "error",
-            "message": f"{type(exc).__name__}: {exc}",
-            "traceback": f"on {_where()}:\n{text}",
-            "metrics": _plain_result(trial.metrics),
-            "constraints": trial.constraints,
-        }
+        outcome = Outcome("error", message=f"on {_where()}: {exc}")
+    except TrialError as exc:  # the sweep's folder is missing on this node
+        outcome = failed(exc)
+    except SystemExit as exc:
+        outcome = failed(exc, trial)
+    if link.lost is not None:
+        outcome = Outcome("lost", message=f"{link.lost} (on {_where()})")
+    elif outcome.traceback is not None:
+        outcome.traceback = f"on {_where()}:\n{outcome.traceback}"
+    outcome.result = _plain_result(outcome.result)  # numpy/torch → Python: the driver needs neither
+    outcome.metrics = _plain_result(outcome.metrics)
+    return outcome.to_dict()
 
 
 class _Relay:
@@ -479,29 +405,26 @@ class RayExecutor:
                 self._relay = None
 
     # -- running a trial ----------------------------------------------------------------------------------
-    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any:
-        """Run one trial on the cluster; return, raise or report exactly as calling the function here would."""
+    def call(self, slot: int, live: LiveTrial) -> Outcome:
+        """Run one trial on the cluster; its reports reach `live` (the pruner) as they would here."""
         relay = self._relay_handle()
         key = next(self._keys)
-        ref = self._task.options(name=f"{self.sweep} trial {context.number}").remote(
-            self._payload, key, context.number, params, self.sweep, context.max_steps, relay,
-            getattr(context, "fold_metric", None), _retry_fields(context),
-            getattr(context, "seed", None),
-        )  # fmt: skip
+        start = {**live.start.to_dict(), "sweep": self.sweep}
+        ref = self._task.options(name=f"{self.sweep} trial {live.number}").remote(self._payload, key, start, relay)
         launch = _Launch(ref, key, relay)
         with self._lock:
             self._running[slot] = launch
         try:
-            return self._follow(launch, context)
+            return self._follow(launch, live)
         finally:
             with self._lock:
                 self._running.pop(slot, None)
             relay.forget.remote(key)
 
-    def _follow(self, launch: _Launch, context: Any) -> Any:
+    def _follow(self, launch: _Launch, live: LiveTrial) -> Outcome:
         ray = self._ray
         waiter = launch.relay.next_report.remote(launch.key)
-        stop: str | None = None
+        stop: str | None = None  # PRUNED, INTERRUPTED or "timeout": the trial's end is decided here
         stop_message = ""
         started: float | None = None  # when the task began to run
         deadline: float | None = None  # when a stopped trial's task is killed if it has not ended
@@ -514,32 +437,26 @@ class RayExecutor:
                         item = ray.get(waiter)
                     except ray.exceptions.RayActorError as exc:
                         self._relay_died(launch.relay)
-                        why = f"worker lost: the relay to trial {context.number} died: {_first_line(exc)}"
-                        raise WorkerLost(why) from None
+                        why = f"worker lost: the relay to trial {live.number} died: {_first_line(exc)}"
+                        return Outcome("lost", message=why)
                     waiter = launch.relay.next_report.remote(launch.key)
                     if item is not None and item[0] == "begin":
                         started = time.monotonic()
                     elif item is not None:
                         _, value, step, fold = item
                         if stop is None:
-                            try:
-                                if fold is not None:
-                                    context.report_fold(step, fold)
-                                else:
-                                    context.report(value, step)
-                            except TrialPruned as exc:
-                                stop, stop_message = "pruned", str(exc) or f"pruned at step {step}"
+                            stop = live.report(value, step, fold)
+                            if stop is not None:
                                 deadline = time.monotonic() + self.grace
-                            except TrialInterrupted:
-                                stop, deadline = "interrupted", time.monotonic() + self.grace
-                        launch.relay.answer.remote(launch.key, stop if stop != "timeout" else "interrupted")
+                                stop_message = f"pruned at step {step}"
+                        launch.relay.answer.remote(launch.key, stop if stop != "timeout" else INTERRUPTED)
                     continue
                 if launch.ref in ready:
                     finished = True
-                    return self._outcome(launch, context, stop, stop_message)
+                    return self._outcome(launch, live, stop, stop_message)
                 now = time.monotonic()
-                if stop is None and (launch.cancelled or context.cancelled.is_set()):
-                    stop, deadline = "interrupted", now + self.grace
+                if stop is None and (launch.cancelled or live.cancelled.is_set()):
+                    stop, deadline = INTERRUPTED, now + self.grace
                     self._interrupt(launch)
                 elif stop is None and self.timeout and started is not None and now - started > self.timeout:
                     stop, deadline = "timeout", now + self.grace
@@ -548,7 +465,7 @@ class RayExecutor:
                     launch.forced = True
                     ray.cancel(launch.ref, force=True)
         finally:
-            if not finished:  # the driver failed (a store error, Ctrl+C): nothing of the trial may run on
+            if not finished:  # the driver failed (a store error, Ctrl+C) or lost the relay: nothing may run on
                 self._stop_now(launch)
 
     def _stop_now(self, launch: _Launch) -> None:
@@ -564,58 +481,45 @@ class RayExecutor:
     def _interrupt(self, launch: _Launch) -> None:
         """Stop a trial gracefully: its next report raises, and Ray raises KeyboardInterrupt in the task (a
         program trial then stops its program's whole process group)."""
-        launch.relay.answer.remote(launch.key, "interrupted")
+        launch.relay.answer.remote(launch.key, INTERRUPTED)
         self._ray.cancel(launch.ref, force=False)
 
-    def _outcome(self, launch: _Launch, context: Any, stop: str | None, stop_message: str) -> Any:
+    def _outcome(self, launch: _Launch, live: LiveTrial, stop: str | None, stop_message: str) -> Outcome:
         ray = self._ray
-        outcome: dict[str, Any] | None = None
         try:
-            outcome = ray.get(launch.ref)
+            outcome = Outcome.from_dict(ray.get(launch.ref))
         except ray.exceptions.RayError as exc:
             if stop is None:  # else the trial's end is decided already: pruned, interrupted or timed out
-                raise self._ray_error(exc) from None
-        if outcome is not None and outcome.get("metrics"):
-            context.log(outcome["metrics"])
-        for name, value in ((outcome or {}).get("constraints") or {}).items():
-            context.set_constraint(name, value)
-        if stop == "pruned":
-            raise TrialPruned(stop_message)
-        if stop == "interrupted":
-            raise TrialInterrupted("interrupted: the sweep was stopped")
+                return self._ray_error(exc)
+            outcome = Outcome("interrupted")
+        kept = {"metrics": outcome.metrics, "constraints": outcome.constraints}  # what it did until it stopped
+        if stop == PRUNED:
+            return Outcome("pruned", **kept, message=stop_message)
+        if stop == INTERRUPTED:
+            return Outcome("interrupted", message="interrupted: the sweep was stopped")
         if stop == "timeout":
-            raise TrialError(f"timed out after {self.timeout:g}s (trial.timeout)")
-        assert outcome is not None
-        end = outcome.get("end")
-        if end == "done":
-            return outcome["result"]
-        if end == "pruned":  # the function raised TrialPruned itself
-            raise TrialPruned(outcome.get("message") or "stopped by the trial (TrialPruned)")
-        if end == "interrupted":
-            raise TrialInterrupted(outcome.get("message") or "interrupted")
-        if end == "lost":
+            return Outcome("error", **kept, message=f"timed out after {self.timeout:g}s (trial.timeout)")
+        if outcome.end == "pruned" and not outcome.message:  # the function raised TrialPruned itself
+            outcome.message = "stopped by the trial (TrialPruned)"
+        if outcome.end == "lost":
             self._relay_died(launch.relay)
-            raise WorkerLost(f"worker lost: {outcome.get('message')}")
-        if end == "metric_missing":
-            raise MetricMissing(outcome.get("message") or "the trial never gave the metric")
-        if end == "trial_error":
-            raise TrialError(outcome.get("message") or "the trial failed")
-        raise _UserError(outcome.get("message") or "the trial failed", outcome.get("traceback"))
+            outcome.message = f"worker lost: {outcome.message}"
+        return outcome
 
-    def _ray_error(self, exc: BaseException) -> Exception:
+    def _ray_error(self, exc: BaseException) -> Outcome:
         """Ray's own failures, in the engine's words: a lost worker is retried, the rest fail the trial."""
         ray = self._ray
         if isinstance(exc, ray.exceptions.TaskCancelledError):  # cancelled from outside (`ray job stop`)
-            return TrialInterrupted("interrupted: the trial's Ray task was cancelled")
+            return Outcome("interrupted", message="interrupted: the trial's Ray task was cancelled")
         if isinstance(exc, ray.exceptions.OutOfMemoryError):  # it would only run out of memory again
-            return TrialError(f"Ray killed the trial for lack of memory on its node: {_first_line(exc)}")
+            return Outcome("error", message=f"Ray killed the trial for lack of memory on its node: {_first_line(exc)}")
         if isinstance(exc, ray.exceptions.RayTaskError):  # our wrapper failed, not the user's function
-            return _UserError(f"the trial's Ray task failed: {_first_line(exc)}", str(exc))
+            return Outcome("error", message=f"the trial's Ray task failed: {_first_line(exc)}", traceback=str(exc))
         # WorkerCrashedError, NodeDiedError, ObjectLostError, LocalRayletDiedError, ...
-        return WorkerLost(f"worker lost: {type(exc).__name__}: {_first_line(exc)}")
+        return Outcome("lost", message=f"worker lost: {type(exc).__name__}: {_first_line(exc)}")
 
     def cancel(self, slot: int) -> None:
-        """The sweep is stopping (Ctrl+C, `--until`): stop the slot's trial; its call raises TrialInterrupted."""
+        """The sweep is stopping (Ctrl+C, `--until`): stop the slot's trial; its call returns an interrupted outcome."""
         with self._lock:
             launch = self._running.get(slot)
         if launch is not None and not launch.cancelled:
@@ -698,4 +602,4 @@ def build_ray_executor(
     )
 
 
-__all__ = ["INSTALL_HINT", "RayExecutor", "RayTrial", "build_ray_executor"]
+__all__ = ["INSTALL_HINT", "RayExecutor", "RelayLink", "build_ray_executor"]

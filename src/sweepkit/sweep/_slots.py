@@ -1,9 +1,10 @@
 """Where a trial runs: in this process, in a thread, or in a warm worker process, one slot each.
 
-The engine hands a trial to `Executor.call(slot, params, context)`, which behaves like calling the user's
-objective right here: it returns the objective's result, raises `TrialPruned` when the pruner stopped it,
-`TrialInterrupted` when the sweep stopped it (Ctrl+C, `--until`), `WorkerLost` when the process running it
-died, or the user's own exception.
+The engine hands a trial to `Executor.call(slot, live)` (`live`: the sweep's side of the trial, with its
+`TrialStart`), which returns one `Outcome` for every way a trial ends: done (its result), pruned, interrupted
+(the sweep stopped it: Ctrl+C, `--until`), error (the user's exception, a timeout) or lost (the process running
+it died). Only the sweep's own faults raise (the store down, Ctrl+C in the main thread). The trial itself is a
+`BaseTrial` everywhere; only its link to the sweep differs (here: the `LiveTrial` itself; a worker: its pipe).
 """
 
 from __future__ import annotations
@@ -20,39 +21,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from sweepkit.errors import SpecError, TrialPruned
-from sweepkit.sweep._function import TrialError, wants_trial
+from sweepkit._trial import BaseTrial, Outcome
+from sweepkit._trial import call as call_function
+from sweepkit.errors import SpecError, TrialInterrupted
+from sweepkit.sweep._function import wants_trial
+from sweepkit.sweep._live import LiveTrial
 
 # Importing a big training module (torch, transformers) can take a while; one that takes longer waits for
 # something that never comes (input, a lock, the network): the sweep says so instead of hanging.
 WORKER_START_SECONDS = 120.0
 
 
-class TrialInterrupted(Exception):  # noqa: N818 - an outcome, like TrialPruned
-    """The sweep stopped this trial (Ctrl+C, SIGTERM, `--until`): it is queued again, not failed."""
-
-
-class WorkerLost(Exception):  # noqa: N818
-    """The process running the trial died under it (SIGKILL, out of memory, a crash in native code)."""
-
-
-class Context(Protocol):
-    number: int
-    seed: int | None
-    max_steps: int | None
-    sweep: str
-    env: dict[str, str]
-    cancelled: threading.Event
-
-    def report(self, value: float, step: int) -> None: ...
-    def log(self, metrics: dict[str, Any]) -> None: ...
-    def watch(self, pid: int) -> None: ...
-
-
 class Executor(Protocol):
+    """Where trials run: `slots` at once, each `call` blocking until its trial ends."""
+
     slots: int
 
-    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any: ...
+    def call(self, slot: int, live: LiveTrial) -> Outcome: ...
     def cancel(self, slot: int) -> None: ...
     def close(self) -> None: ...
 
@@ -66,19 +51,20 @@ class InProcess:
         self.objective = objective
         self.pass_trial = wants_trial(objective)
         self.slots = slots
-        self._contexts: dict[int, Any] = {}
+        self._live: dict[int, LiveTrial] = {}
 
-    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any:
-        self._contexts[slot] = context
+    def call(self, slot: int, live: LiveTrial) -> Outcome:
+        trial = BaseTrial(live.start, live, env=live.env, cancelled=live.cancelled, watch=live.watch)
+        self._live[slot] = live
         try:
-            return self.objective(params, context) if self.pass_trial else self.objective(params)
+            return call_function(self.objective, trial, pass_trial=self.pass_trial)
         finally:
-            self._contexts.pop(slot, None)
+            self._live.pop(slot, None)
 
     def cancel(self, slot: int) -> None:
-        context = self._contexts.get(slot)
-        if context is not None:
-            context.cancelled.set()  # programs stop; a Python function sees it at its next report
+        live = self._live.get(slot)
+        if live is not None:
+            live.cancelled.set()  # programs stop; a Python function sees it at its next report
 
     def close(self) -> None:
         pass
@@ -245,72 +231,50 @@ class WorkerPool:
             self._await_ready(worker)
         return worker
 
-    def call(self, slot: int, params: dict[str, Any], context: Any) -> Any:
+    def call(self, slot: int, live: LiveTrial) -> Outcome:
         worker = self._worker(slot)
-        context.watch(worker.proc.pid)
-        worker.send(
-            {
-                "op": "trial",
-                "number": context.number,
-                "params": params,
-                "max_steps": context.max_steps,
-                "sweep": context.sweep,
-                "metric": getattr(context, "fold_metric", None),
-                **_retry_fields(context),
-                "seed": getattr(context, "seed", None),
-            }
-        )
+        live.watch(worker.proc.pid)
+        worker.send({"op": "trial", **live.start.to_dict()})
         timer = None
         if self.timeout is not None:
             timer = threading.Timer(self.timeout, worker.kill, args=(f"timed out after {self.timeout:g}s",))
             timer.daemon = True
             timer.start()
         try:
-            return self._converse(worker, context)
+            return self._converse(worker, live)
         finally:
             if timer is not None:
                 timer.cancel()
 
-    def _converse(self, worker: _Worker, context: Any) -> Any:
+    def _converse(self, worker: _Worker, live: LiveTrial) -> Outcome:
         while True:
             message = worker.receive()
             if message is None:
-                return self._died(worker, context)
+                return self._died(worker, live)
             op = message.get("op")
             if op == "constraint":
-                context.set_constraint(message["name"], message["value"])
-                continue
-            if op in ("report", "fold"):
-                try:
-                    if op == "fold":
-                        context.report_fold(message["fold"], message["metrics"])
-                    else:
-                        context.report(message["value"], message["step"])
-                except TrialPruned:
-                    worker.send({"op": "decision", "prune": True})
-                else:
-                    worker.send({"op": "decision", "prune": False})
-                continue
-            context.log(message.get("metrics") or {})
-            if op == "done":
-                return message.get("result")
-            if op == "pruned":
-                raise TrialPruned(message.get("message") or "pruned")
-            if op == "error":
-                raise _UserError(message["error"], message.get("traceback"))
-            raise WorkerLost(f"worker lost: it sent an unknown message {op!r}")
+                live.constraint(message["name"], message["value"])
+            elif op in ("report", "fold"):
+                fold = message["metrics"] if op == "fold" else None
+                value = fold[live.start.metric] if fold is not None else message["value"]
+                step = message["fold"] if fold is not None else message["step"]
+                worker.send({"op": "decision", "decision": live.report(value, step, fold)})
+            elif op == "end":
+                return Outcome.from_dict(message)
+            else:
+                return Outcome("lost", message=f"worker lost: it sent an unknown message {op!r}")
 
-    def _died(self, worker: _Worker, context: Any) -> Any:
+    def _died(self, worker: _Worker, live: LiveTrial) -> Outcome:
         note = worker.exit_note()
         because = worker.killed_because
         worker.stop(grace=0)
         with self._lock:
             self._workers.pop(worker.slot, None)
-        if context.cancelled.is_set():
-            raise TrialInterrupted("interrupted: the sweep was stopped")
+        if live.cancelled.is_set():
+            return Outcome("interrupted", message="interrupted: the sweep was stopped")
         if because:
-            raise TrialError(because)
-        raise WorkerLost(f"worker lost: its worker process {note}")
+            return Outcome("error", message=because)
+        return Outcome("lost", message=f"worker lost: its worker process {note}")
 
     def cancel(self, slot: int) -> None:
         worker = self._workers.get(slot)
@@ -326,19 +290,4 @@ class WorkerPool:
             worker.stop()
 
 
-def _retry_fields(context: Any) -> dict[str, Any]:
-    """A retry's flag and its checkpoint folder, for a trial run in another process (a worker, a Ray task)."""
-    folder = getattr(context, "checkpoint_folder", None)
-    return {"resumed": bool(getattr(context, "resumed", False)), "checkpoint_dir": str(folder) if folder else None}
-
-
-class _UserError(Exception):
-    """The user's function raised in a worker: its message and traceback, as if it had raised here."""
-
-    def __init__(self, message: str, tb: str | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.traceback = tb
-
-
-__all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerLost", "WorkerPool", "importable_ref"]
+__all__ = ["Executor", "InProcess", "TrialInterrupted", "WorkerPool", "importable_ref"]
