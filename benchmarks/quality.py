@@ -27,12 +27,13 @@ Problems (all minimized; the ML ones are deterministic given the params: fixed s
 
 * synthetic: `branin` (2-d), `hartmann6` (6-d), `rosenbrock` (4-d), `ackley` (5-d), and `mixed` (a log float,
   an int, a categorical with one conditional float per branch: an optimizer-shaped toy with a known optimum 0).
-* ML on scikit-learn's shipped datasets, one thread, a fixed 50/50 split (no CV, to stay cheap):
+* ML on scikit-learn's shipped datasets, one thread, a fixed split (no CV, to stay cheap):
   `hgb_cancer` (HistGradientBoosting on breast_cancer: log learning rate, log ints, log L2; validation
-  log-loss), `svc_digits` (SVC on 800 digits with pixel noise, 200 of them to train: log C and gamma, kernel choice, `degree` only for poly, `coef0`
-  for poly and sigmoid; validation error), `mlp_digits` (MLPClassifier, 25 epochs: log width, alpha and
-  learning rate, batch size and activation choices; validation log-loss), `model_choice` (breast_cancer:
-  logistic regression / k-NN / random forest, each with its own conditional parameters; validation log-loss).
+  log-loss), `svc_digits` (SVC on 800 digits with pixel noise, 200 of them to train: log C and gamma, kernel
+  choice, `degree` only for poly, `coef0` for poly and sigmoid; validation error), `mlp_digits`
+  (MLPClassifier, 25 epochs: log width, alpha and learning rate, batch size and activation choices;
+  validation log-loss), `model_choice` (breast_cancer: logistic regression / k-NN / random forest, each with
+  its own conditional parameters; validation log-loss).
 
 Figures, per budget (20, 50, 100 trials):
 
@@ -60,7 +61,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -623,8 +623,8 @@ def table(runs: list[dict[str, Any]], meta: dict[str, Any], budgets: list[int]) 
     # per problem: mean regret at the largest budget, and where auto stands
     b = budgets[-1]
     lines += ["", f"Mean normalized regret at {b} trials, per problem (lower is better; auto's rank among "
-              f"{len(methods)} in brackets):", "",
-              "| problem | auto picks | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]  # fmt: skip
+              f"{len(methods)} in brackets):", ""]  # fmt: skip
+    lines += ["| problem | auto picks | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for name in problems:
         g = [(p, s) for p, s in groups if p == name]
         reg = regrets_at(cs, refs, g, methods, b).mean(axis=0)
@@ -668,7 +668,7 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
     for k, name in enumerate(problems, start=1):
         ax = axes[k // cols][k % cols]
         g = [(p, s) for p, s in groups if p == name]
-        for j, m in enumerate(methods):
+        for m in methods:
             reg = np.array([regrets_at(cs, refs, g, [m], n)[:, 0].mean() for n in xs])
             ax.plot(xs, np.maximum(reg, 1e-6), color=COLORS[m], lw=2.4 if m == "sweepkit auto" else 1.1)
         ax.set_yscale("log")
