@@ -1,5 +1,6 @@
 """Search quality: sweepkit's strategies (`auto` first) against other tools' searchers, on the same problems.
 
+    pip install -e '.[bench]' && pip install --no-deps sweeps   # W&B's engine pins numpy<2; it runs on NumPy 2
     python benchmarks/quality.py                          # 9 problems x 10 seeds x 100 trials (~60 min, 2 cores)
     python benchmarks/quality.py --seeds 3 --problems branin,svc_digits   # a smoke run
     python benchmarks/quality.py --from-json benchmarks/quality.json       # redo the table and figure, no run
