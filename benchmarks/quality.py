@@ -477,7 +477,8 @@ def run_sweepkit(prob: Problem, strategy: str, seed: int, trials: int) -> list[f
 
 
 def run_optuna(prob: Problem, sampler: optuna.samplers.BaseSampler, trials: int) -> list[float]:
-    study = optuna.create_study(sampler=sampler)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # (sweepkit.run sets WARNING) GPSampler warns on each
+    study = optuna.create_study(sampler=sampler)  # conditional parameter it leaves to random sampling
     study.optimize(lambda t: prob(optuna_suggest(prob.space, t)), n_trials=trials)
     return [float(t.value) for t in study.trials]  # type: ignore[arg-type]
 
@@ -534,7 +535,6 @@ def job(args: tuple[str, str, int, int]) -> dict[str, Any]:
     """One (problem, method, seed) run in a worker process."""
     name, method, seed, trials = args
     warnings.simplefilter("ignore")  # samplers' ExperimentalWarnings, sklearn's convergence notes
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # GPSampler warns on each conditional parameter
     import logging
 
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
@@ -607,6 +607,18 @@ def table(runs: list[dict[str, Any]], meta: dict[str, Any], budgets: list[int]) 
     lines = [f"{len(problems)} problems ({', '.join(problems)}) x {len(seeds)} seeds = {len(groups)} runs per "
              "method; rank 1 = best, ties share the mean rank; regret 0 = optimum, 1 = a typical random point.",
              ""]  # fmt: skip
+    replayed = sorted({(r["method"], r["same_as"]) for r in runs if r.get("same_as")})
+    if replayed:
+        where = {
+            pair: ", ".join(sorted({r["problem"] for r in runs if (r["method"], r.get("same_as")) == pair}))
+            for pair in replayed
+        }
+        lines.insert(
+            -1,
+            "Rows that replay another method's run on the seeds after the check seeds "
+            f"{meta.get('check_seeds', [0])} (the same sampler, seed and space; identical value for value on the "
+            "check seeds): " + "; ".join(f"{m} = {src} on {where[(m, src)]}" for m, src in replayed) + ".",
+        )
     head = " | ".join(f"rank @{b}" for b in budgets) + " | " + " | ".join(f"regret @{b}" for b in budgets)
     lines += [f"| method | {head} | s/run (median) |", "|---|" + "---|" * (2 * len(budgets) + 1)]
     ranks = {b: ranks_at(cs, groups, methods, b) for b in budgets}
@@ -688,8 +700,8 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
 
 
 # -- main ------------------------------------------------------------------------------------------------------
-def plan(names: list[str], methods: list[str], seeds: list[int], budgets: list[int]) -> tuple[list[Any], dict]:
-    """The jobs to run, and for each problem what `auto` picks (one pick at every budget, or the script stops)."""
+def auto_picks(names: list[str], budgets: list[int]) -> dict[str, Any]:
+    """For each problem what `auto` picks (one pick at every budget, or the script stops: run it per budget)."""
     picks: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for name in names:
@@ -698,24 +710,53 @@ def plan(names: list[str], methods: list[str], seeds: list[int], budgets: list[i
         if len(distinct) > 1:
             raise SystemExit(f"auto picks differently per budget on {name} ({chosen}): run it per budget")
         picks[name], reasons[name] = chosen[budgets[0]]
-    trials = max(budgets)
-    jobs = []
-    for seed in seeds:  # seed by seed: a run cut short has every method for its first seeds
-        for name in names:
-            for m in methods:
-                if m in ("sweepkit tpe", "sweepkit gp") and m.split()[1] == picks[name] and "sweepkit auto" in methods:
-                    continue  # the same sampler and seed as auto's run: its row is auto's run
-                jobs.append((name, m, seed, trials))
-    return jobs, {"auto_picks": picks, "auto_reasons": reasons}
+    return {"auto_picks": picks, "auto_reasons": reasons}
 
 
-def fill_same_as(runs: list[dict[str, Any]], picks: dict[str, str], methods: list[str]) -> list[dict[str, Any]]:
+def twins(name: str, pick: str) -> dict[str, str]:
+    """Methods that run the very same sampler, seed and space as another: method → the one it replays.
+
+    sweepkit's `tpe`/`gp` build Optuna's TPESampler(seed)/GPSampler(seed) on the same distributions as raw
+    Optuna's define-by-run (only TPE on a conditional space differs: sweepkit adds `group=True`), and `auto`
+    builds the strategy it picks. Each pair is checked value for value on the check seeds before it is used.
+    """
+    conditional = any(p.when for p in PROBLEMS[name].space.values())
+    out = {f"sweepkit {pick}": "sweepkit auto", "sweepkit gp": "Optuna GP" if pick != "gp" else "sweepkit auto"}
+    if pick == "gp":
+        out["Optuna GP"] = "sweepkit auto"
+    if pick != "tpe" and not conditional:
+        out["sweepkit tpe"] = "Optuna TPE"
+    return out
+
+
+def replays(runs: list[dict[str, Any]], meta: dict[str, Any], check: list[int]) -> dict[str, dict[str, str]]:
+    """The twins that gave identical values on every check seed (else the method runs for real)."""
+    values = {(r["problem"], r["method"], r["seed"]): r["values"] for r in runs if not r.get("same_as")}
+    out: dict[str, dict[str, str]] = {}
+    for name, pick in meta["auto_picks"].items():
+        out[name] = {}
+        for method, source in twins(name, pick).items():
+            if method == f"sweepkit {pick}" and source == "sweepkit auto":
+                out[name][method] = source  # auto builds exactly this strategy: the same code path
+                continue
+            pairs = [(values.get((name, method, s)), values.get((name, source, s))) for s in check]
+            if all(a is not None and a == b for a, b in pairs):
+                out[name][method] = source
+    return out
+
+
+def fill_same_as(runs: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add the replayed rows: a copy of the source's run, marked `same_as`, where no real run exists."""
     out = [r for r in runs if not r.get("same_as")]
-    for r in list(out):
-        if r["method"] == "sweepkit auto":
-            twin = f"sweepkit {picks[r['problem']]}"
-            if twin in methods:
-                out.append({**r, "method": twin, "same_as": "sweepkit auto"})
+    have = {(r["problem"], r["method"], r["seed"]) for r in out}
+    by = {(r["problem"], r["method"], r["seed"]): r for r in out}
+    for name, table_ in meta.get("replays", {}).items():
+        for method, source in table_.items():
+            if method not in meta["methods"]:
+                continue
+            for (p, m, seed), r in list(by.items()):
+                if p == name and m == source and (name, method, seed) not in have:
+                    out.append({**r, "method": method, "same_as": source})
     return out
 
 
@@ -726,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated: " + ", ".join(METHODS))
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="trial budgets, e.g. 20,50,100")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--check-seeds", type=int, default=1, help="seeds on which every method runs for real")
     parser.add_argument("--out", type=Path, default=HERE / "quality", help="writes OUT.json, OUT.md, OUT.png")
     parser.add_argument("--from-json", type=Path, help="redo the table and figure from a saved run")
     args = parser.parse_args(argv)
@@ -741,43 +783,60 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [n for n in names if n not in PROBLEMS] + [m for m in methods if m not in METHODS]
         if unknown:
             parser.error(f"unknown: {', '.join(unknown)}")
-        jobs, meta = plan(names, methods, list(range(args.seeds)), budgets)
+        meta = auto_picks(names, budgets)
         meta.update({
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, Optuna {optuna.__version__}", "workers": args.workers,
-            "budgets": budgets, "methods": methods,
+            "budgets": budgets, "methods": methods, "check_seeds": list(range(min(args.check_seeds, args.seeds))),
             "command": " ".join(["python benchmarks/quality.py", *(argv if argv is not None else sys.argv[1:])]),
         })  # fmt: skip
         json_path = args.out.with_suffix(".json")
-        runs = []
+        runs: list[dict[str, Any]] = []
         if json_path.exists():  # add to a saved run: only the runs it lacks
             runs = [r for r in json.loads(json_path.read_text())["runs"] if not r.get("same_as")]
+        start = time.perf_counter()
+        trials = max(budgets)
+
+        def execute(jobs: list[tuple[str, str, int, int]]) -> None:
             have = {(r["problem"], r["method"], r["seed"]) for r in runs}
             jobs = [j for j in jobs if j[:3] not in have]
-        start = time.perf_counter()
-        total = len(jobs)
 
-        def finished(done: dict[str, Any]) -> None:
-            runs.append(done)
-            meta["minutes"] = round((time.perf_counter() - start) / 60, 1)
-            print(f"[{len(runs)} {meta['minutes']} min, {total} to run] {done['problem']} {done['method']} seed "
-                  f"{done['seed']}: best {min(done['values']):.5g}, {done['seconds']:.1f}s", file=sys.stderr,
-                  flush=True)  # fmt: skip
-            json_path.write_text(json.dumps({"meta": meta, "runs": runs}))  # after each: a cut run keeps its data
+            def finished(done: dict[str, Any], n: int) -> None:
+                runs.append(done)
+                meta["minutes"] = round((time.perf_counter() - start) / 60, 1)
+                print(f"[{n}/{len(jobs)} {meta['minutes']} min] {done['problem']} {done['method']} seed "
+                      f"{done['seed']}: best {min(done['values']):.5g}, {done['seconds']:.1f}s", file=sys.stderr,
+                      flush=True)  # fmt: skip
+                json_path.write_text(json.dumps({"meta": meta, "runs": runs}))  # after each: a cut run keeps it
 
-        if args.workers > 1:
-            import multiprocessing
+            if args.workers > 1:
+                import multiprocessing
 
-            with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-                for done in pool.imap_unordered(job, jobs):
-                    finished(done)
-        else:
-            for j in jobs:
-                finished(job(j))
+                with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+                    for n, done in enumerate(pool.imap_unordered(job, jobs), start=1):
+                        finished(done, n)
+            else:
+                for n, j in enumerate(jobs, start=1):
+                    finished(job(j), n)
+
+        # 1. the check seeds: every method for real (but sweepkit's strategy that auto picks: auto's own run)
+        check = meta["check_seeds"]
+        meta["replays"] = {n: {f"sweepkit {meta['auto_picks'][n]}": "sweepkit auto"} for n in names}
+        execute([(n, m, seed, trials) for seed in check for n in names for m in methods
+                 if m not in meta["replays"][n]])  # fmt: skip
+        # 2. the other seeds: twins that were identical on the check seeds are not run again
+        meta["replays"] = replays(runs, meta, check)
+        for name, table_ in meta["replays"].items():
+            print(f"{name}: replayed after the check seeds: {table_}", file=sys.stderr)
+        cost = {n: sum(r["seconds"] for r in runs if r["problem"] == n) for n in names}
+        rest = [(n, m, seed, trials) for n in names for seed in range(len(check), args.seeds) for m in methods
+                if m not in meta["replays"][n]]  # fmt: skip
+        rest.sort(key=lambda j: (cost[j[0]], j[2]))  # the cheap problems first: a run cut short has all their seeds
+        execute(rest)
         meta["minutes"] = round((time.perf_counter() - start) / 60, 1)
         json_path.write_text(json.dumps({"meta": meta, "runs": runs}))
-    runs = fill_same_as(runs, meta["auto_picks"], meta["methods"])
+    runs = fill_same_as(runs, meta)
     text = table(runs, meta, budgets)
     header = f"{meta['command']}  ({meta['date']}, {meta.get('minutes')} min, {meta['machine']}, " \
              f"{meta['workers']} workers)\nauto picks: " + \
