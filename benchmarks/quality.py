@@ -76,6 +76,8 @@ import optuna  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BUDGETS = (20, 50, 100)
+# auto against the other tools: each searcher once (sweepkit's tpe and gp are Optuna's samplers, below)
+HEADLINE = ("sweepkit auto", "Optuna TPE", "Optuna GP", "Hyperopt TPE", "W&B bayes", "sweepkit random")
 METHODS = (
     "sweepkit auto",
     "sweepkit tpe",
@@ -598,6 +600,27 @@ def regrets_at(cs: dict[tuple[str, str, int], np.ndarray], refs: dict[str, tuple
     return out
 
 
+def rank_rows(runs: list[dict[str, Any]], cs: dict[tuple[str, str, int], np.ndarray],
+              refs: dict[str, tuple[float, float]], groups: list[tuple[str, int]], methods: list[str],
+              budgets: list[int]) -> list[str]:  # fmt: skip
+    """One row per method: average rank (± standard error) and mean normalized regret at each budget."""
+    head = " | ".join(f"rank @{b}" for b in budgets) + " | " + " | ".join(f"regret @{b}" for b in budgets)
+    lines = [f"| method | {head} | s/run (median) |", "|---|" + "---|" * (2 * len(budgets) + 1)]
+    ranks = {b: ranks_at(cs, groups, methods, b) for b in budgets}
+    regrets = {b: regrets_at(cs, refs, groups, methods, b) for b in budgets}
+    best_rank = {b: ranks[b].mean(axis=0).min() for b in budgets}
+    for j, m in enumerate(methods):
+        cells = []
+        for b in budgets:
+            mean, se = ranks[b][:, j].mean(), ranks[b][:, j].std(ddof=1) / math.sqrt(len(groups))
+            bold = "**" if math.isclose(mean, best_rank[b]) else ""
+            cells.append(f"{bold}{mean:.2f}{bold} ± {se:.2f}")
+        cells += [f"{regrets[b][:, j].mean():.3f}" for b in budgets]
+        secs = float(np.median([r["seconds"] for r in runs if r["method"] == m and not r.get("same_as")] or [0]))
+        lines.append(f"| {m} | {' | '.join(cells)} | {secs:.1f} |")
+    return lines
+
+
 def table(runs: list[dict[str, Any]], meta: dict[str, Any], budgets: list[int]) -> str:
     methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
     groups = complete_groups(runs, methods)
@@ -619,32 +642,38 @@ def table(runs: list[dict[str, Any]], meta: dict[str, Any], budgets: list[int]) 
             f"{meta.get('check_seeds', [0])} (the same sampler, seed and space; identical value for value on the "
             "check seeds): " + "; ".join(f"{m} = {src} on {where[(m, src)]}" for m, src in replayed) + ".",
         )
-    head = " | ".join(f"rank @{b}" for b in budgets) + " | " + " | ".join(f"regret @{b}" for b in budgets)
-    lines += [f"| method | {head} | s/run (median) |", "|---|" + "---|" * (2 * len(budgets) + 1)]
-    ranks = {b: ranks_at(cs, groups, methods, b) for b in budgets}
-    regrets = {b: regrets_at(cs, refs, groups, methods, b) for b in budgets}
-    best_rank = {b: ranks[b].mean(axis=0).min() for b in budgets}
-    for j, m in enumerate(methods):
-        cells = []
-        for b in budgets:
-            mean, se = ranks[b][:, j].mean(), ranks[b][:, j].std(ddof=1) / math.sqrt(len(groups))
-            bold = "**" if math.isclose(mean, best_rank[b]) else ""
-            cells.append(f"{bold}{mean:.2f}{bold} ± {se:.2f}")
-        cells += [f"{regrets[b][:, j].mean():.3f}" for b in budgets]
-        secs = float(np.median([r["seconds"] for r in runs if r["method"] == m and not r.get("same_as")] or [0]))
-        lines.append(f"| {m} | {' | '.join(cells)} | {secs:.1f} |")
+    headline = [m for m in HEADLINE if m in methods]
+    lines += [f"auto against the other tools ({len(headline)} searchers; random search is Optuna's RandomSampler "
+              "through sweepkit):", ""]  # fmt: skip
+    lines += rank_rows(runs, cs, refs, groups, headline, budgets)
+    lines += [
+        "",
+        f"All {len(methods)} rows (sweepkit's strategies too; identical runs tie, and share their ranks):",
+        "",
+    ]
+    lines += rank_rows(runs, cs, refs, groups, methods, budgets)
     # per problem: mean regret at the largest budget, and where auto stands
     b = budgets[-1]
-    lines += ["", f"Mean normalized regret at {b} trials, per problem (lower is better; auto's rank among "
-              f"{len(methods)} in brackets):", ""]  # fmt: skip
+    lines += ["", f"Mean normalized regret at {b} trials, per problem (lower is better; auto's average rank among "
+              f"the {len(headline)} searchers above in brackets):", ""]  # fmt: skip
     lines += ["| problem | auto picks | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for name in problems:
         g = [(p, s) for p, s in groups if p == name]
         reg = regrets_at(cs, refs, g, methods, b).mean(axis=0)
-        rk = ranks_at(cs, g, methods, b).mean(axis=0)
+        rk = ranks_at(cs, g, headline, b).mean(axis=0)[headline.index("sweepkit auto")] if headline else math.nan
         pick = meta.get("auto_picks", {}).get(name, "?")
-        cells = [f"{v:.3f}" + (f" ({rk[j]:.1f})" if methods[j] == "sweepkit auto" else "") for j, v in enumerate(reg)]
+        cells = [f"{v:.3f}" + (f" ({rk:.1f})" if methods[j] == "sweepkit auto" else "") for j, v in enumerate(reg)]
         lines.append(f"| {name} | {pick} | " + " | ".join(cells) + " |")
+    # the searchers' own cost: wall seconds of a 100-trial run (objective included), median of the real runs
+    lines += ["", "Seconds per run (median of the runs made, objective included; the machine was shared):", ""]
+    lines += ["| problem | " + " | ".join(headline) + " |", "|---|" + "---|" * len(headline)]
+    for name in problems:
+        secs = [
+            np.median([r["seconds"] for r in runs if (r["problem"], r["method"]) == (name, m) and not r.get("same_as")]
+                      or [math.nan])
+            for m in headline
+        ]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in secs) + " |")
     return "\n".join(lines)
 
 
@@ -667,13 +696,14 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
     rows = math.ceil((len(problems) + 1) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
     xs = np.arange(1, trials + 1)
-    all_ranks = np.array([ranks_at(cs, groups, methods, n).mean(axis=0) for n in xs])
+    headline = [m for m in HEADLINE if m in methods]
+    all_ranks = np.array([ranks_at(cs, groups, headline, n).mean(axis=0) for n in xs])
     ax = axes[0][0]
-    for j, m in enumerate(methods):
+    for j, m in enumerate(headline):
         ax.plot(xs, all_ranks[:, j], color=COLORS[m], lw=2.4 if m == "sweepkit auto" else 1.3, label=m)
     for b in BUDGETS:
         ax.axvline(b, color="black", lw=0.5, ls=":")
-    ax.set_title(f"all problems: average rank (of {len(methods)})")
+    ax.set_title(f"all problems: average rank among {len(headline)} searchers")
     ax.set_xlabel("trials")
     ax.set_ylabel("average rank (lower is better)")
     ax.grid(alpha=0.3)
