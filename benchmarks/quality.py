@@ -700,7 +700,8 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
     all_ranks = np.array([ranks_at(cs, groups, headline, n).mean(axis=0) for n in xs])
     ax = axes[0][0]
     for j, m in enumerate(headline):
-        ax.plot(xs, all_ranks[:, j], color=COLORS[m], lw=2.4 if m == "sweepkit auto" else 1.3, label=m)
+        auto = m == "sweepkit auto"
+        ax.plot(xs, all_ranks[:, j], color=COLORS[m], lw=2.4 if auto else 1.3, ls="--" if auto else "-", label=m)
     for b in BUDGETS:
         ax.axvline(b, color="black", lw=0.5, ls=":")
     ax.set_title(f"all problems: average rank among {len(headline)} searchers")
@@ -711,10 +712,14 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
     for k, name in enumerate(problems, start=1):
         ax = axes[k // cols][k % cols]
         g = [(p, s) for p, s in groups if p == name]
-        for m in methods:
+        for m in [*headline[1:], headline[0]]:  # auto last, on top of the run it may share with Optuna GP
             reg = np.array([regrets_at(cs, refs, g, [m], n)[:, 0].mean() for n in xs])
-            ax.plot(xs, np.maximum(reg, 1e-6), color=COLORS[m], lw=2.4 if m == "sweepkit auto" else 1.1)
-        ax.set_yscale("log")
+            auto = m == "sweepkit auto"
+            ax.plot(
+                xs, reg, color=COLORS[m], lw=2.4 if auto else 1.1, ls="--" if auto else "-", zorder=3 if auto else 2
+            )
+        ax.set_yscale("symlog", linthresh=1e-3)  # log above 0.001, linear below: a regret of 0 is drawn at 0
+        ax.set_ylim(bottom=0)
         ax.set_title(f"{name} ({PROBLEMS[name].metric})", fontsize=9)
         ax.set_xlabel("trials")
         ax.set_ylabel("mean normalized regret")
@@ -723,7 +728,7 @@ def plot(runs: list[dict[str, Any]], path: Path, trials: int) -> None:
         axes[k // cols][k % cols].axis("off")
     seeds = len({s for _, s in groups})
     fig.suptitle(f"Best so far vs trials: average rank over problems x {seeds} seeds, and mean normalized regret "
-                 "per problem", fontsize=11)  # fmt: skip
+                 "per problem (log scale above 0.001, linear below)", fontsize=11)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
