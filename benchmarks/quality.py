@@ -1,7 +1,7 @@
 """Search quality: sweepkit's strategies (`auto` first) against other tools' searchers, on the same problems.
 
     pip install -e '.[bench]' && pip install --no-deps sweeps   # W&B's engine pins numpy<2; it runs on NumPy 2
-    python benchmarks/quality.py                          # 9 problems x 10 seeds x 100 trials (~60 min, 2 cores)
+    python benchmarks/quality.py --workers 3              # 9 problems x 10 seeds x 100 trials (~70 min, 2 cores)
     python benchmarks/quality.py --seeds 3 --problems branin,svc_digits   # a smoke run
     python benchmarks/quality.py --from-json benchmarks/quality.json       # redo the table and figure, no run
 
@@ -11,10 +11,8 @@ from the same run (anytime), because none of these searchers changes its behavio
 * sweepkit, through its own API (`sweepkit.run(spec, objective=fn, trials=100, quiet=True, cwd=tmp)`, a dict
   spec with `strategy: {name, seed}`, conditions as `when:`): `auto`, `tpe`, `gp` (what `bayes` runs with torch
   installed) and `random` (Optuna's RandomSampler: also the random-search anchor). `auto` picks from the space
-  and the trial budget (strategy/__init__.py `choose`); the script asks `choose` at each budget and runs `auto`
-  once per distinct pick (on these problems it picks the same at 20, 50 and 100). Where sweepkit's `tpe` or
-  `gp` is exactly what `auto` picked, the same seeded sampler on the same space would replay `auto`'s run trial
-  for trial, so it is not run twice: its row is `auto`'s run (marked `same_as` in the JSON).
+  and the trial budget (strategy/__init__.py `choose`); the script asks `choose` at 20, 50 and 100 trials and
+  stops if the picks differ (then `auto` would have to run per budget; on these problems they never do).
 * raw Optuna 5: `TPESampler(seed=seed)` and `GPSampler(seed=seed)`, defaults, define-by-run with the
   conditional parameters suggested only when active (`optuna.create_study` in memory + `study.optimize`).
 * Hyperopt's TPE (`fmin(algo=tpe.suggest, rstate=np.random.default_rng(seed))`), conditional parameters as
@@ -23,6 +21,13 @@ from the same run (anytime), because none of these searchers changes its behavio
   trial is `sweeps.next_run(config, runs)` over the finished `SweepRun`s (its GP draws from NumPy's global
   generator, seeded per run). It has no conditional parameters: every parameter is drawn, the inactive ones
   ignored by the objective, as W&B users write such spaces.
+
+Runs not repeated: sweepkit's `tpe`/`gp` build Optuna's TPESampler(seed)/GPSampler(seed) on the same
+distributions as the raw side (only `tpe` on a conditional space differs: `group=True`), and `auto` builds the
+strategy it picks. On the check seeds (`--check-seeds`, default 1: seed 0) every method runs for real, except the
+sweepkit strategy `auto` picks (the same code path as `auto`'s run); pairs that gave identical values trial for
+trial there (`twins`, `replays`) are run once on the later seeds, the other row replaying that run (marked
+`same_as` in the JSON and named under the table). GP runs are most of the run's time, and this halves them.
 
 Problems (all minimized; the ML ones are deterministic given the params: fixed splits and `random_state`):
 
@@ -39,7 +44,8 @@ Problems (all minimized; the ML ones are deterministic given the params: fixed s
 Figures, per budget (20, 50, 100 trials):
 
 * average rank: on each (problem, seed) the methods are ranked by their best value so far (1 = best; ties share
-  the mean of the ranks they span), then averaged over problems and seeds;
+  the mean of the ranks they span), then averaged over problems and seeds; first among the 6 searchers (`auto`,
+  Optuna TPE and GP, Hyperopt, W&B, random: each searcher once), then over all 8 rows;
 * mean normalized regret: (best so far - f*) / (f_ref - f*), where f* is the known optimum (synthetic) or the
   best value any method found in the whole run (ML), and f_ref is the median of all random-search trial values
   (a typical random configuration); 0 = optimum, 1 = no better than a typical random point.
