@@ -5,51 +5,23 @@ training script run on that copy, and the retrain."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.examples._readme import copy_example, run_readme
 
 pytest.importorskip("torch", reason="the NER LoRA example trains a PyTorch model: pip install torch")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ner-lora"
 
 
-def readme_commands() -> list[list[str]]:
-    """The README's first ```bash block, each line an argv list (no shell), `sweepkit`/`python` as this Python."""
-    text = (EXAMPLE / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```bash\n(.*?)```", text, re.S)
-    assert block, "the README has no ```bash block"
-    commands = []
-    for line in block.group(1).splitlines():
-        if not line.strip() or line.lstrip().startswith(("#", "cd ")):
-            continue
-        argv = shlex.split(line, comments=True)
-        if argv[0] == "sweepkit":
-            argv = [sys.executable, "-m", "sweepkit", *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        commands.append(argv)
-    return commands
-
-
 @pytest.mark.slow
 def test_ner_lora_example_runs_from_its_readme(tmp_path: Path) -> None:
-    workdir = tmp_path / "ner-lora"
-    shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns("hyperopt_results*", ".sweepkit", "__pycache__"))
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    outputs = []
-    for argv in readme_commands():
-        done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"{argv[1:]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout + done.stderr)
+    workdir = copy_example("ner-lora", tmp_path)
+    outputs = [run.stdout + run.stderr for run in run_readme(workdir)]
     assert len(outputs) == 5
 
     # The sweep: the file's own name, metric, budget and results_dir; `combined` ran TPE and stopped trials early.
