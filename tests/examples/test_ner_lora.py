@@ -15,8 +15,6 @@ from tests.examples._readme import copy_example, run_readme
 
 pytest.importorskip("torch", reason="the NER LoRA example trains a PyTorch model: pip install torch")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ner-lora"
-
 
 @pytest.mark.slow
 def test_ner_lora_example_runs_from_its_readme(tmp_path: Path) -> None:
