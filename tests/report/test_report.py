@@ -184,6 +184,7 @@ def test_report_html_is_self_contained_and_lists_every_trial(swept: Swept) -> No
     assert "diverged" in table  # a failed trial's error, in its row
 
 
+@pytest.mark.slow
 def test_a_sweep_with_no_finished_trial_says_so(workdir: Path) -> None:
     def broken(params: dict[str, Any]) -> float:
         raise ValueError("no data")
@@ -203,6 +204,7 @@ def test_a_sweep_with_no_finished_trial_says_so(workdir: Path) -> None:
     assert "no data" in page
 
 
+@pytest.mark.slow
 def test_one_parameter_and_no_curves(workdir: Path) -> None:
     one = {
         "name": "one",
@@ -222,6 +224,7 @@ def test_one_parameter_and_no_curves(workdir: Path) -> None:
     assert "a contour needs two" in page and "no trial reported intermediate values" in page
 
 
+@pytest.mark.slow
 def test_conditional_parameters_are_shown_inactive(workdir: Path) -> None:
     cond = {
         "name": "cond",
@@ -256,6 +259,7 @@ def test_many_learning_curves_are_sampled_and_the_plot_says_so(swept: Swept, mon
     assert not isinstance(fig, str) and data.curves_note in fig.axes[0].get_title()
 
 
+@pytest.mark.slow
 def test_the_run_files_are_refreshed_and_keep_the_stop_reason(workdir: Path) -> None:
     small = sweepkit.run(spec(trials=6), objective=training, quiet=True)
     out = workdir / "sweeps" / "rep"
@@ -268,6 +272,7 @@ def test_the_run_files_are_refreshed_and_keep_the_stop_reason(workdir: Path) -> 
     assert len((out / "trials.csv").read_text().splitlines()) == len(small.trials) + 1
 
 
+@pytest.mark.slow
 def test_cli_report_prints_the_files_and_honours_out(
     workdir: Path, swept: Swept, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -298,6 +303,7 @@ def test_unknown_importance_method_is_a_user_error(workdir: Path, swept: Swept) 
     assert not list(workdir.iterdir())
 
 
+@pytest.mark.slow
 def test_fanova_is_named_on_the_plot(workdir: Path, swept: Swept) -> None:
     paths = write_report(swept.store, "rep", workdir, importance="fanova")
     summary = next(p for p in paths if p.name == "summary.txt").read_text()
@@ -313,6 +319,7 @@ def _postgres() -> None:
             pytest.skip("PostgreSQL is not listening on 127.0.0.1:5432 on this machine")
 
 
+@pytest.mark.slow
 def test_report_from_a_postgresql_store(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _postgres()
     url = "postgresql://postgres@127.0.0.1:5432/test"
@@ -326,6 +333,7 @@ def test_report_from_a_postgresql_store(workdir: Path, capsys: pytest.CaptureFix
         optuna.delete_study(study_name=name, storage=url)
 
 
+@pytest.mark.slow
 def test_infeasible_points_are_marked_but_never_on_the_timeline(workdir: Path) -> None:
     spec_ = {
         "name": "cons",
@@ -348,6 +356,7 @@ def test_infeasible_points_are_marked_but_never_on_the_timeline(workdir: Path) -
     assert f"Timeline: {len(result.trials) - infeasible} trials on 1 worker" in timeline.texts[0].get_text()
 
 
+@pytest.mark.slow
 def test_sweepkit_run_ends_with_the_report(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sweepkit.cli import main
 
