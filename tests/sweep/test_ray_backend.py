@@ -660,6 +660,7 @@ def test_an_error_names_the_key_where_the_user_wrote_it() -> None:
     assert info.value.key == "hyperopt.resources_per_trial"
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_says_so_in_seconds() -> None:
     from sweepkit.sweep._ray import RayExecutor
 

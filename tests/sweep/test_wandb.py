@@ -310,6 +310,7 @@ def test_a_broken_channel_never_breaks_the_program(tmp_path: Path) -> None:
     assert len(notes) == 1 and "wandb.log is not read in this trial" in notes[0] and "IsADirectoryError" in notes[0]
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_params_file_is_the_one_wandb_reads(tmp_path: Path) -> None:
     from wandb.sdk.lib import config_util
