@@ -393,6 +393,7 @@ def _shell(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_end_to_end(project: Path) -> None:
     done = _shell(project, "validate", "sweep.yaml")
     assert done.returncode == 0, done.stderr
@@ -415,6 +416,7 @@ def test_end_to_end(project: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_end_to_end_errors(project: Path) -> None:
     (project / "bad.yaml").write_text("hyperopt:\n  num_trials: lots\n  search_space: {x: [1]}\n")
     done = _shell(project, "run", "bad.yaml")

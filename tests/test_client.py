@@ -532,6 +532,7 @@ def test_bash_example_reports_and_stops(tmp_path: Path) -> None:
     assert 2 <= len(rows) < 10 and "stopped by the sweep" in out
 
 
+@pytest.mark.slow
 def test_cpp_example_reports_and_stops(tmp_path: Path, cpp_programs: dict[str, Path]) -> None:
     train = str(cpp_programs["example"])
     _, rows, _ = simulate_trial([train, "--lr=0.05", "--epochs=4", "--epoch_seconds=0.01"], tmp_path / "full")
@@ -540,6 +541,7 @@ def test_cpp_example_reports_and_stops(tmp_path: Path, cpp_programs: dict[str, P
     assert 2 <= len(rows) < 10 and "stopped by the sweep" in out
 
 
+@pytest.mark.slow
 def test_cpp_example_leaves_on_sigterm(tmp_path: Path, cpp_programs: dict[str, Path]) -> None:
     env = trial_env(tmp_path)
     proc = subprocess.Popen(
@@ -552,6 +554,7 @@ def test_cpp_example_leaves_on_sigterm(tmp_path: Path, cpp_programs: dict[str, P
     assert proc.wait(timeout=5) == 143
 
 
+@pytest.mark.slow
 def test_doc_snippets_speak_the_protocol(tmp_path: Path, cpp_programs: dict[str, Path]) -> None:
     python = tmp_path / "train.py"
     python.write_text(doc_block("python", 'os.environ["SWEEPKIT_PARAMS_FILE"]'))

@@ -30,6 +30,9 @@ from sweepkit.store import Store
 from sweepkit.trial_state import State
 from tests.conftest import IN_CI
 
+# Every test here serves the dashboard or drives sweeps in processes: the fast lane leaves the file out.
+pytestmark = pytest.mark.slow
+
 if not IN_CI:
     pytest.importorskip(
         "optuna_dashboard", reason="the dashboard is an optional extra: pip install 'sweepkit[dashboard]'"

@@ -60,6 +60,7 @@ def test_example_loads(folder: str, file: str, overrides: list[str], name: str, 
     assert spec.space.parameters
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("folder", "file", "overrides", "name", "metric"), CASES)
 @pytest.mark.usefixtures("isolated_imports")
 def test_example_runs(folder: str, file: str, overrides: list[str], name: str, metric: str, tmp_path: Path) -> None:
@@ -90,6 +91,7 @@ def test_wandb_log_uniform_takes_exponents(tmp_path: Path) -> None:
     assert (params["learning_rate_init"].low, params["learning_rate_init"].high) == (0.0001, 0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("isolated_imports")
 def test_native_conditions_and_derived_values(tmp_path: Path) -> None:
     workdir = _copy("native", tmp_path)
@@ -104,6 +106,7 @@ def test_native_conditions_and_derived_values(tmp_path: Path) -> None:
             assert params["max_leaf_nodes"] <= 2 ** params["max_depth"]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("isolated_imports")
 def test_nni_bare_search_space(tmp_path: Path) -> None:
     """search_space.json validates on its own and, from Python, sweeps the same space as config.yml."""
@@ -150,6 +153,7 @@ def test_wandb_example_runs_unchanged_as_a_program(tmp_path: Path) -> None:
     assert (workdir / "sweeps" / "digits-mlp" / "trials" / "0" / "stdout.log").exists()
 
 
+@pytest.mark.slow
 def test_wandb_multihead_sweep_config_runs_offline_against_a_wandb_script(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,6 +194,7 @@ def test_gpu_example_loads_with_its_gpu_slots(tmp_path: Path) -> None:
     assert spec.trial.program == "train.py" and spec.budget.steps == 8
 
 
+@pytest.mark.slow
 def test_gpu_example_runs_on_cpu_two_at_a_time(tmp_path: Path) -> None:
     """Without a GPU the same program trains on the CPU: the GPU share is dropped by an override."""
     _torch_or_skip()
@@ -201,6 +206,7 @@ def test_gpu_example_runs_on_cpu_two_at_a_time(tmp_path: Path) -> None:
     assert all(t.metrics.get("device") == "cpu" for t in result.trials if t.state == "COMPLETE")
 
 
+@pytest.mark.slow
 def test_gpu_example_on_a_gpu(tmp_path: Path) -> None:
     from sweepkit.resources import discover
 

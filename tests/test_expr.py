@@ -620,6 +620,7 @@ def _check_compile_and_evaluate(text: str) -> None:
         e.evaluate(ENV)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_random_text_compiles_or_raises_expr_error(text: str) -> None:
@@ -629,6 +630,7 @@ def test_random_text_compiles_or_raises_expr_error(text: str) -> None:
 EXPRESSION_CHARS = " xyzsl0129.e+-*/%()[]<>=!'\",:_abcdfgilmnorstuwq&|~@#{}\n\\"
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=2000)
 @given(st.text(alphabet=EXPRESSION_CHARS, max_size=40))
 def test_random_expression_like_text(text: str) -> None:
@@ -681,6 +683,7 @@ def _extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 EXPRESSIONS = st.recursive(_LEAVES, _extend, max_leaves=25)
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSIONS)
 def test_generated_expressions_evaluate_or_raise_expr_error(text: str) -> None:

@@ -75,6 +75,7 @@ def test_seed_everything_repeats_python_numpy_and_torch() -> None:
     assert any("this process's own hash seed" in note for note in done["notes"])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restore_torch", "clean_env")
 def test_seed_everything_keeps_the_users_cublas_setting_and_can_only_warn(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
@@ -85,6 +86,7 @@ def test_seed_everything_keeps_the_users_cublas_setting_and_can_only_warn(monkey
     assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restore_torch", "clean_env")
 def test_seed_everything_without_determinism_only_seeds() -> None:
     import torch
@@ -226,6 +228,7 @@ def test_xgboost_trains_the_same_model_twice_with_seeded_params() -> None:
     assert sk[0].predict_proba(X).tolist() == sk[1].predict_proba(X).tolist()
 
 
+@pytest.mark.slow
 def test_catboost_trains_the_same_model_twice_with_seeded_params() -> None:
     cb = pytest.importorskip("catboost")
     pytest.importorskip("sklearn")
@@ -239,6 +242,7 @@ def test_catboost_trains_the_same_model_twice_with_seeded_params() -> None:
     assert predict(3) == predict(3) != predict(4)
 
 
+@pytest.mark.slow
 def test_sklearn_estimators_take_random_state() -> None:
     pytest.importorskip("sklearn")
     from sklearn.ensemble import RandomForestClassifier

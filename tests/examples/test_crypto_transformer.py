@@ -15,6 +15,9 @@ import pytest
 
 from tests.examples._readme import copy_example, run_readme
 
+# Trains a PyTorch model (and imports torch): the fast lane leaves the file out.
+pytestmark = pytest.mark.slow
+
 torch = pytest.importorskip("torch", reason="the crypto-transformer example trains a PyTorch model: pip install torch")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "crypto-transformer"

@@ -61,6 +61,7 @@ def test_hydra_reads_back_nan() -> None:
     assert math.isnan(got)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=20))
 def test_hydra_reads_back_any_text(text: str) -> None:

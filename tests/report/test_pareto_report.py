@@ -16,6 +16,9 @@ from sweepkit.report._data import collect
 from sweepkit.report._pareto import draw_pareto
 from sweepkit.store import Store
 
+# Each test draws a report (matplotlib imported): the fast lane leaves the file out.
+pytestmark = pytest.mark.slow
+
 
 def objective(params: dict[str, float]) -> dict[str, float]:
     x, y = params["x"], params["y"]

@@ -105,6 +105,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Swept:
     return Swept(folder, result, write_report(Store(None, cwd=folder), "rep"))
 
 
+@pytest.mark.slow
 def test_report_writes_every_file_into_the_sweeps_folder(swept: Swept) -> None:
     out, paths = swept.out, swept.paths
     assert [p.name for p in paths] == WRITTEN
@@ -113,6 +114,7 @@ def test_report_writes_every_file_into_the_sweeps_folder(swept: Swept) -> None:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
+@pytest.mark.slow
 def test_summary_and_best_configs_name_the_best_trials_in_order(swept: Swept) -> None:
     out = swept.out
     best = swept.result.best_trial
@@ -130,6 +132,7 @@ def test_summary_and_best_configs_name_the_best_trials_in_order(swept: Swept) ->
     assert values == completed[:5]
 
 
+@pytest.mark.slow
 def test_importance_finds_the_parameter_that_matters(swept: Swept) -> None:
     data = collect(swept.store, "rep")
     assert data.importance.method == "PED-ANOVA"
@@ -138,6 +141,7 @@ def test_importance_finds_the_parameter_that_matters(swept: Swept) -> None:
     assert [a.name for a in data.top_axes(2)][0] == "lr"
 
 
+@pytest.mark.slow
 def test_axes_follow_the_parameter_types(swept: Swept) -> None:
     data = collect(swept.store, "rep")
     axes = {a.name: a for a in data.axes}
@@ -152,6 +156,7 @@ def test_axes_follow_the_parameter_types(swept: Swept) -> None:
     assert contour.axes[0].get_xscale() == "log"  # lr is the most important, on x
 
 
+@pytest.mark.slow
 def test_pruned_and_failed_trials_are_told_apart(swept: Swept) -> None:
     counts = swept.result.counts
     assert counts["PRUNED"] and counts["FAILED"]  # the fixture's sweep has both, or this test shows nothing
@@ -168,6 +173,7 @@ def test_pruned_and_failed_trials_are_told_apart(swept: Swept) -> None:
     assert f"pruned ({counts['PRUNED']})" in labels and f"complete ({counts['COMPLETE']})" in labels
 
 
+@pytest.mark.slow
 def test_report_html_is_self_contained_and_lists_every_trial(swept: Swept) -> None:
     page = (swept.out / "report.html").read_text()
     assert not re.search(r"<script[^>]*\ssrc=", page)  # nothing loaded from anywhere
@@ -184,6 +190,7 @@ def test_report_html_is_self_contained_and_lists_every_trial(swept: Swept) -> No
     assert "diverged" in table  # a failed trial's error, in its row
 
 
+@pytest.mark.slow
 def test_a_sweep_with_no_finished_trial_says_so(workdir: Path) -> None:
     def broken(params: dict[str, Any]) -> float:
         raise ValueError("no data")
@@ -203,6 +210,7 @@ def test_a_sweep_with_no_finished_trial_says_so(workdir: Path) -> None:
     assert "no data" in page
 
 
+@pytest.mark.slow
 def test_one_parameter_and_no_curves(workdir: Path) -> None:
     one = {
         "name": "one",
@@ -222,6 +230,7 @@ def test_one_parameter_and_no_curves(workdir: Path) -> None:
     assert "a contour needs two" in page and "no trial reported intermediate values" in page
 
 
+@pytest.mark.slow
 def test_conditional_parameters_are_shown_inactive(workdir: Path) -> None:
     cond = {
         "name": "cond",
@@ -244,6 +253,7 @@ def test_conditional_parameters_are_shown_inactive(workdir: Path) -> None:
     assert patience.labels[0] == "inactive" and set(data.importance.values) == {"early", "patience", "x"}
 
 
+@pytest.mark.slow
 def test_many_learning_curves_are_sampled_and_the_plot_says_so(swept: Swept, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report_data, "MAX_CURVES", 25)
     monkeypatch.setattr(report_data, "BEST_CURVES", 3)
@@ -256,6 +266,7 @@ def test_many_learning_curves_are_sampled_and_the_plot_says_so(swept: Swept, mon
     assert not isinstance(fig, str) and data.curves_note in fig.axes[0].get_title()
 
 
+@pytest.mark.slow
 def test_the_run_files_are_refreshed_and_keep_the_stop_reason(workdir: Path) -> None:
     small = sweepkit.run(spec(trials=6), objective=training, quiet=True)
     out = workdir / "sweeps" / "rep"
@@ -268,6 +279,7 @@ def test_the_run_files_are_refreshed_and_keep_the_stop_reason(workdir: Path) -> 
     assert len((out / "trials.csv").read_text().splitlines()) == len(small.trials) + 1
 
 
+@pytest.mark.slow
 def test_cli_report_prints_the_files_and_honours_out(
     workdir: Path, swept: Swept, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,6 +289,7 @@ def test_cli_report_prints_the_files_and_honours_out(
     assert (workdir / "elsewhere" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_cli_report_on_an_unknown_sweep_lists_the_sweeps(
     workdir: Path, swept: Swept, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -292,12 +305,14 @@ def test_cli_report_on_an_empty_store(workdir: Path, capsys: pytest.CaptureFixtu
     assert 'no sweep named "anything"' in err and "no sweeps yet" in err
 
 
+@pytest.mark.slow
 def test_unknown_importance_method_is_a_user_error(workdir: Path, swept: Swept) -> None:
     with pytest.raises(UsageError, match="unknown importance method"):
         write_report(swept.store, "rep", workdir, importance="shap")
     assert not list(workdir.iterdir())
 
 
+@pytest.mark.slow
 def test_fanova_is_named_on_the_plot(workdir: Path, swept: Swept) -> None:
     paths = write_report(swept.store, "rep", workdir, importance="fanova")
     summary = next(p for p in paths if p.name == "summary.txt").read_text()
@@ -313,6 +328,7 @@ def _postgres() -> None:
             pytest.skip("PostgreSQL is not listening on 127.0.0.1:5432 on this machine")
 
 
+@pytest.mark.slow
 def test_report_from_a_postgresql_store(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _postgres()
     url = "postgresql://postgres@127.0.0.1:5432/test"
@@ -348,6 +364,7 @@ def test_infeasible_points_are_marked_but_never_on_the_timeline(workdir: Path) -
     assert f"Timeline: {len(result.trials) - infeasible} trials on 1 worker" in timeline.texts[0].get_text()
 
 
+@pytest.mark.slow
 def test_sweepkit_run_ends_with_the_report(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sweepkit.cli import main
 

@@ -16,7 +16,11 @@ from sweepkit.errors import SpecError
 from sweepkit.resources import TrialMonitor, discover, resolve_slots
 
 DEVICES = discover()
-pytestmark = pytest.mark.skipif(not DEVICES, reason="no NVIDIA GPU found through NVML on this machine")
+# Programs on real GPUs (and torch imported): the fast lane leaves the file out.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not DEVICES, reason="no NVIDIA GPU found through NVML on this machine"),
+]
 
 try:
     import torch  # noqa: F401

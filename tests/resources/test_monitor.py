@@ -28,6 +28,7 @@ def watch(argv: list[str], gpus: tuple[int, ...] = (), interval: float = 0.25) -
     return resources
 
 
+@pytest.mark.slow
 def test_a_trial_that_allocates_and_spins_shows_its_memory_and_cpu() -> None:
     resources = watch([sys.executable, "-c", HOG])
     assert resources["peak_rss_mb"] >= 150
@@ -36,6 +37,7 @@ def test_a_trial_that_allocates_and_spins_shows_its_memory_and_cpu() -> None:
     assert resources["samples"] >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("walk", ["proc children files", "psutil children"])
 def test_the_whole_process_tree_is_counted(walk: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if walk == "psutil children":  # what kernels without /proc/<pid>/task/<tid>/children use
@@ -45,6 +47,7 @@ def test_the_whole_process_tree_is_counted(walk: str, monkeypatch: pytest.Monkey
     assert resources["cpu_percent_max"] > 10  # the parent only waits: the spinning grandchild counts
 
 
+@pytest.mark.slow
 def test_cpu_used_before_monitoring_is_not_counted() -> None:
     """A pool worker runs many trials: what it did before this trial started is not this trial's."""
     code = "import time\nt = time.time()\nwhile time.time() - t < 1: pass\nprint('ready', flush=True)\ntime.sleep(1.5)"
@@ -72,6 +75,7 @@ def test_a_trial_that_exits_at_once_gives_a_summary_not_an_error() -> None:
     assert TrialMonitor(gone.pid).start().stop() == {"samples": 0}  # already reaped: nothing to read
 
 
+@pytest.mark.slow
 def test_the_first_sample_is_taken_at_start_so_short_trials_get_one() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
     monitor = TrialMonitor(proc.pid, interval=60).start()  # no sample would come from the interval
@@ -82,6 +86,7 @@ def test_the_first_sample_is_taken_at_start_so_short_trials_get_one() -> None:
     assert "cpu_percent_mean" in resources  # the baseline at start and the last sample at stop
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(probe().devices), reason="this machine has an NVIDIA GPU; test_gpu_device.py checks it")
 def test_without_nvml_there_are_no_gpu_figures() -> None:
     resources = watch([sys.executable, "-c", "import time; time.sleep(0.3)"], gpus=(0,))

@@ -355,6 +355,7 @@ def test_hyperopt_random_strategy_stops_no_trial_early(tmp_path: Path) -> None:
     assert "hyperopt.optuna_pruner" in notes and "hyperopt.asha_max_t" in notes and "stops no trial early" in notes
 
 
+@pytest.mark.slow
 def test_hyperopt_training_config_runs_its_training_script(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The guide's `python scripts/train.py --config configs/hyperopt.yaml`, each trial with its params."""
     _write(project, "configs/hyperopt.yaml", HYPEROPT)
@@ -370,6 +371,7 @@ def test_hyperopt_training_config_runs_its_training_script(project: Path, capsys
     assert "--config" in argv_run and any(a.startswith("--lora_r=") for a in argv_run)
 
 
+@pytest.mark.slow
 def test_hyperopt_section_runs_with_the_function_flag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = HYPEROPT.replace("max_concurrent: 4", "max_concurrent: 1")
     _write(project, "configs/hyperopt.yaml", text)

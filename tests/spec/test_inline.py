@@ -355,6 +355,7 @@ def param_texts(draw: st.DrawFn) -> str:
     return "".join(draw(st.lists(st.one_of(_PIECES, st.text(max_size=4)), max_size=12)))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(param_texts())
 def test_any_text_parses_or_raises_spec_error(text: str) -> None:

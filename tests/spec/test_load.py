@@ -552,6 +552,7 @@ def _dump(doc: Any, as_json: bool) -> str:
     return yaml.safe_dump(doc)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["doc", "merged", "text", "overrides"]),

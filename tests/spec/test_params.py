@@ -140,6 +140,7 @@ WANDB_CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("dist", "config"), WANDB_CASES, ids=lambda v: str(v))
 def test_wandb_sampling_matches_wandb_formula(dist: str, config: dict[str, Any]) -> None:
     param = one({"distribution": dist, **config})
@@ -771,6 +772,7 @@ _structures = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(_keys, _structures, max_size=4))
 def test_any_structure_parses_or_raises_spec_error(raw: dict[Any, Any]) -> None:

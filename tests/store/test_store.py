@@ -60,6 +60,7 @@ def test_embedded_store_is_a_journal_file(workdir: Path) -> None:
     assert Store(cwd=workdir).describe() == "journal file .sweepkit/sweeps.journal"
 
 
+@pytest.mark.slow
 def test_sqlite_url(tmp_path: Path) -> None:
     _roundtrip(f"sqlite:///{tmp_path / 'sweeps.db'}", tmp_path)
 
@@ -69,16 +70,19 @@ def test_journal_file_url(tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere" / "my.journal").exists()
 
 
+@pytest.mark.slow
 def test_postgresql(tmp_path: Path) -> None:
     _server(5432, "PostgreSQL")
     _roundtrip("postgresql://postgres@127.0.0.1:5432/postgres", tmp_path)
 
 
+@pytest.mark.slow
 def test_mariadb(tmp_path: Path) -> None:
     _server(3306, "MariaDB")
     _roundtrip("mysql+pymysql://root@127.0.0.1:3306/test", tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_reads_a_shared_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,6 +147,7 @@ def _open_store(url: str) -> str:
         return str(exc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["postgresql", "mariadb"])
 def test_agents_opening_a_fresh_database_at_once(server: str) -> None:
     """Six agents started together on an empty database all create Optuna's tables at the same moment."""

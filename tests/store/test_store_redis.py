@@ -99,6 +99,7 @@ TRIAL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_sweep_share_its_budget(tmp_path: Path, redis_url: str) -> None:
     """Two machines (two processes, two folders that share nothing but the Redis URL) run one sweep."""
     shared = tmp_path / "shared"

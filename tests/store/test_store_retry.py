@@ -25,6 +25,9 @@ from sweepkit.store._url import RETRY_ENV
 from tests.conftest import IN_CI
 from tests.store._tcp_proxy import TcpProxy
 
+# Each test waits out a store cut for seconds: the fast lane leaves the file out.
+pytestmark = pytest.mark.slow
+
 SERVERS = {
     "postgresql": (5432, "PostgreSQL", "postgresql+psycopg://postgres:secret@127.0.0.1:{port}/test"),
     "mariadb": (3306, "MariaDB", "mysql+pymysql://root@127.0.0.1:{port}/test"),

@@ -73,7 +73,18 @@ def test_unknown_sampler_option_gets_did_you_mean() -> None:
     assert build("tpe", space(CONTINUOUS), trials=10, seed=0, options={"n_startup_trials": 3}).name == "tpe"
 
 
-@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "qmc", "gp", "grid", "auto"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "random",
+        "tpe",
+        "cmaes",
+        "qmc",
+        pytest.param("gp", marks=pytest.mark.slow),
+        "grid",
+        pytest.param("auto", marks=pytest.mark.slow),
+    ],
+)
 def test_each_strategy_runs_a_sweep(tmp_path: Path, name: str) -> None:
     if name == "gp" and not HAS_TORCH:
         if IN_CI:

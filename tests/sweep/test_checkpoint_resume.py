@@ -142,6 +142,7 @@ def objective(params, trial):
 """
 
 
+@pytest.mark.slow
 def test_a_function_whose_worker_died_resumes_from_its_checkpoint(workdir: Path) -> None:
     import sweepkit
 

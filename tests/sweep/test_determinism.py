@@ -159,6 +159,7 @@ def objective(params, trial):
 """
 
 
+@pytest.mark.slow
 def test_a_trial_whose_worker_is_sigkilled_twice_keeps_its_seed(workdir: Path) -> None:
     (workdir / "train.py").write_text(DIES_TWICE)
     spec = {**_spec("random"), "trial": {"function": "train:objective", "retries": 2}}

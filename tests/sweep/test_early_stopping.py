@@ -7,6 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import sweepkit
 from sweepkit.cli import main
 from tests.sweep.test_program import alive, gone
@@ -71,6 +73,7 @@ def test_wandb_early_terminate_from_a_sweep_file(workdir: Path, capsys: Any) -> 
     assert min(t.params["level"] for t in pruned) >= 0.7
 
 
+@pytest.mark.slow
 def test_a_pruned_program_is_asked_to_stop_then_stopped(workdir: Path) -> None:
     marker = f"sweepkit-test-{uuid.uuid4().hex}"
     (workdir / "train.py").write_text(
@@ -122,6 +125,7 @@ def reported_steps(workdir: Path, sweep: str, number: int) -> int:
     return len([line for line in lines if '"step"' in line])
 
 
+@pytest.mark.slow
 def test_a_pruned_program_that_ignores_the_stop_file_is_stopped_at_once(workdir: Path) -> None:
     (workdir / "train.py").write_text(IGNORES_STOP)
     spec = {
@@ -146,6 +150,7 @@ def test_a_pruned_program_that_ignores_the_stop_file_is_stopped_at_once(workdir:
     assert result.steps is not None and result.steps["spent"] == 20 + ran
 
 
+@pytest.mark.slow
 def test_a_pruned_program_that_checks_the_stop_file_may_exit_cleanly(workdir: Path) -> None:
     (workdir / "train.py").write_text(
         textwrap.dedent(

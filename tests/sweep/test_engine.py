@@ -187,6 +187,7 @@ def test_target_ends_the_sweep(workdir: Path) -> None:
     assert len(result.trials) < 200
 
 
+@pytest.mark.slow
 def test_timeout_stops_launching(workdir: Path) -> None:
     import time
 

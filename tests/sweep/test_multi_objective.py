@@ -273,6 +273,7 @@ for epoch in range(6):
 """
 
 
+@pytest.mark.slow
 def test_a_program_combined_metric_has_a_curve_the_pruner_watches(workdir: Path) -> None:
     (workdir / "train.py").write_text(HEADS)
     write(

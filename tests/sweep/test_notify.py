@@ -75,6 +75,7 @@ def _sweep(workdir: Path, notify: dict[str, Any], *, values: list[float] | None 
     (workdir / "sweep.yaml").write_text(yaml.safe_dump(spec))
 
 
+@pytest.mark.slow
 def test_the_command_and_the_webhook_get_the_summary(workdir: Path, capsys: pytest.CaptureFixture[str], hook) -> None:
     url, received = hook
     _sweep(workdir, {"command": [*WRITE_STDIN, "summary.json"], "webhook": url})
@@ -120,6 +121,7 @@ def test_failed_notifications_are_warnings_not_failures(workdir: Path, capsys: p
     assert "exited with code 3" in log and "unreachable" in log  # the run log keeps them too
 
 
+@pytest.mark.slow
 def test_missing_and_slow_commands_are_warnings(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _sweep(workdir, {"command": ["no-such-notifier-here", "x"]})
     code, _, err = cli(capsys, "run", "sweep.yaml", "-q")

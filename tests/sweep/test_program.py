@@ -113,6 +113,7 @@ def test_program_path_is_relative_to_the_sweep_file(workdir: Path) -> None:
 NASTY = ["a; touch PWNED", "$(touch PWNED)", "`touch PWNED`", 'it\'s "quoted"', "with space", "new\nline", "--x=1"]
 
 
+@pytest.mark.slow
 def test_no_parameter_value_can_inject_a_command(workdir: Path) -> None:
     write(
         workdir / "echo.py",
@@ -181,6 +182,7 @@ def test_crashes_fail_the_trial_with_the_reason(workdir: Path) -> None:
     assert errors["signal"].startswith("the program was killed by SIGKILL")
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_whole_process_group(workdir: Path) -> None:
     marker = f"sweepkit-test-{uuid.uuid4().hex}"
     write(
@@ -255,6 +257,7 @@ def test_logs_are_kept_per_trial_and_shown_by_the_cli(workdir: Path, capsys: pyt
     assert main(["logs", "prog", "7"]) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None:
     marker = f"sweepkit-test-{uuid.uuid4().hex}"
     write(
@@ -294,6 +297,7 @@ def test_ctrl_c_stops_the_program_and_a_later_run_resumes(workdir: Path) -> None
     assert alive(marker) == []
 
 
+@pytest.mark.slow
 def test_stream_interleaves_output_with_a_trial_prefix(workdir: Path) -> None:
     write(
         workdir / "talk.py",
@@ -319,6 +323,7 @@ def test_stream_interleaves_output_with_a_trial_prefix(workdir: Path) -> None:
     assert (workdir / "sweeps" / "s" / "trials" / "0" / "stdout.log").read_text() == "epoch 1 done\n"
 
 
+@pytest.mark.slow
 def test_sigterm_to_sweepkit_stops_its_programs_too(workdir: Path) -> None:
     marker = f"sweepkit-test-{uuid.uuid4().hex}"
     write(
@@ -349,6 +354,7 @@ def test_sigterm_to_sweepkit_stops_its_programs_too(workdir: Path) -> None:
     assert any(t.error == "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)" for t in trials)
 
 
+@pytest.mark.slow
 def test_a_first_sweep_needs_no_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sweepkit.cli import main
 

@@ -158,7 +158,10 @@ def pruned_steps(result: sweepkit.SweepResult, last_step: dict[int, int]) -> dic
     return {t.number: last_step[t.number] for t in result.trials if t.state == "PRUNED"}
 
 
-@pytest.mark.parametrize("case_id", list(FUNCTION_CASES))
+@pytest.mark.parametrize(
+    "case_id",
+    [pytest.param(c, marks=pytest.mark.slow) if c == "native-wilcoxon" else c for c in FUNCTION_CASES],
+)
 def test_function_trials(case_id: str, workdir: Path) -> None:
     case = FUNCTION_CASES[case_id]
     last_step: dict[int, int] = {}
@@ -259,6 +262,7 @@ PROGRAM_CASES: dict[str, ProgramCase] = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", list(PROGRAM_CASES))
 def test_program_trials(case_id: str, workdir: Path) -> None:
     case = PROGRAM_CASES[case_id]
@@ -325,6 +329,7 @@ def test_combined_is_asynchronous(workdir: Path) -> None:
     assert {t.number: t.state for t in result.trials} == {0: "PRUNED", 1: "COMPLETE", 2: "PRUNED", 3: "COMPLETE"}
 
 
+@pytest.mark.slow
 def test_combined_is_optuna_tpe_with_the_forecast_pruner_trial_by_trial(workdir: Path) -> None:
     """`combined` is raw Optuna's TPESampler + our ForecastPruner (rungs 2, 6, 18 for 27 steps), nothing added
     by the engine: the same seed proposes the same points and stops them at the same steps (what benchmarks/

@@ -299,15 +299,18 @@ def context_for(
 # -- single trials through RayExecutor -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_slots_are_what_the_cluster_holds(executor: Any) -> None:
     assert executor.slots == 2  # two nodes of one CPU, one CPU per trial
 
 
+@pytest.mark.slow
 def test_a_function_returns_its_value(executor: Any) -> None:
     study = optuna.create_study()
     assert executor.call(0, context_for(study, {"kind": "value", "x": 21})).result == 42
 
 
+@pytest.mark.slow
 def test_the_trial_object_and_logged_metrics_arrive(executor: Any, cluster: Cluster) -> None:
     study = optuna.create_study()
     context = context_for(study, {"kind": "info", "x": 1.5}, max_steps=9, seed=4242)
@@ -319,6 +322,7 @@ def test_the_trial_object_and_logged_metrics_arrive(executor: Any, cluster: Clus
     assert outcome.metrics == {"logged": 7}
 
 
+@pytest.mark.slow
 def test_a_report_that_prunes_stops_the_function_at_that_step(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
     context = context_for(study, {"kind": "report", "marks": str(tmp_path)})
@@ -329,6 +333,7 @@ def test_a_report_that_prunes_stops_the_function_at_that_step(executor: Any, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step0", "step1"]  # never went on to step 2
 
 
+@pytest.mark.slow
 def test_reports_that_do_not_prune_let_the_function_finish(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=10.0))
     context = context_for(study, {"kind": "report", "marks": str(tmp_path)})
@@ -337,6 +342,7 @@ def test_reports_that_do_not_prune_let_the_function_finish(executor: Any, tmp_pa
     assert (tmp_path / "finished").exists()
 
 
+@pytest.mark.slow
 def test_folds_reach_the_pruner_and_constraints_come_back(executor: Any) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=10.0))
     context = live_trial(study.ask(), {"kind": "folds"}, "t", metric="f1")
@@ -354,6 +360,7 @@ def test_folds_reach_the_pruner_and_constraints_come_back(executor: Any) -> None
     assert context.metrics["f1_folds"] == [0.5, 2.0]
 
 
+@pytest.mark.slow
 def test_an_error_comes_back_with_the_remote_traceback(executor: Any) -> None:
     study = optuna.create_study()
     outcome = executor.call(0, context_for(study, {"kind": "fail", "x": 3}))
@@ -364,6 +371,7 @@ def test_an_error_comes_back_with_the_remote_traceback(executor: Any) -> None:
     assert "_run_trial" not in tb  # the user's frames, not sweepkit's wrapper
 
 
+@pytest.mark.slow
 def test_two_trials_at_once_land_on_both_nodes(executor: Any, cluster: Cluster, tmp_path: Path) -> None:
     study = optuna.create_study()
     results: dict[int, Any] = {}
@@ -381,6 +389,7 @@ def test_two_trials_at_once_land_on_both_nodes(executor: Any, cluster: Cluster, 
     assert {r["node"] for r in results.values()} == cluster.node_ids  # one CPU each: one on each node
 
 
+@pytest.mark.slow
 def test_a_retry_on_a_node_is_told_so_with_its_checkpoint_folder(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study()
     folder = tmp_path / "checkpoints" / "trial-0"
@@ -392,6 +401,7 @@ def test_a_retry_on_a_node_is_told_so_with_its_checkpoint_folder(executor: Any, 
     assert executor.call(0, first).result["resumed"] is False
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_is_a_lost_worker(executor: Any) -> None:
     study = optuna.create_study()
     outcome = executor.call(0, context_for(study, {"kind": "crash"}))
@@ -406,6 +416,7 @@ def test_should_prune_follows_the_rule_it_follows_in_process_and_in_a_worker(exe
     assert json.loads((tmp_path / "should_prune.json").read_text()) == SHOULD_PRUNE_SEEN
 
 
+@pytest.mark.slow
 def test_cancel_interrupts_a_running_trial(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study()
     outcome: list[Any] = []
@@ -426,6 +437,7 @@ def test_cancel_interrupts_a_running_trial(executor: Any, tmp_path: Path) -> Non
     assert not (tmp_path / "done").exists()
 
 
+@pytest.mark.slow
 def test_a_function_trial_times_out(cluster: Cluster, tmp_path: Path) -> None:
     from sweepkit.sweep._ray import RayExecutor
 
@@ -457,6 +469,7 @@ def _program_executor(cluster: Cluster, tmp_path: Path, metric: str) -> Any:
     return build_ray_executor(spec, workdir=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: Path) -> None:
     ex = _program_executor(cluster, tmp_path, "loss")
     try:
@@ -471,6 +484,7 @@ def test_a_program_trial_runs_on_a_node_and_reports(cluster: Cluster, tmp_path: 
         ex.close()
 
 
+@pytest.mark.slow
 def test_a_program_that_never_logs_the_metric_says_so_on_ray(cluster: Cluster, tmp_path: Path) -> None:
     """The engine stops a sweep whose metric no trial ever gave: on Ray it must get the same error type."""
     ex = _program_executor(cluster, tmp_path, "los")
@@ -490,6 +504,7 @@ def _pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_an_interrupted_program_trial_leaves_no_program_running(cluster: Cluster, tmp_path: Path) -> None:
     from sweepkit.sweep._ray import build_ray_executor
 
@@ -525,6 +540,7 @@ def test_an_interrupted_program_trial_leaves_no_program_running(cluster: Cluster
         ex.close()
 
 
+@pytest.mark.slow
 def test_a_trial_no_node_can_hold_is_a_user_error(cluster: Cluster) -> None:
     from sweepkit.sweep._ray import RayExecutor
 
@@ -534,6 +550,7 @@ def test_a_trial_no_node_can_hold_is_a_user_error(cluster: Cluster) -> None:
         RayExecutor(cluster.address, {"gpu": 1}, None, "ray_trials:run", cluster.code)
 
 
+@pytest.mark.slow
 def test_fractional_cpus_fit_more_trials_per_node(cluster: Cluster) -> None:
     from sweepkit.sweep._ray import RayExecutor
 
@@ -547,6 +564,7 @@ def test_fractional_cpus_fit_more_trials_per_node(cluster: Cluster) -> None:
 # -- the whole sweep ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_its_trials_on_the_cluster(cluster: Cluster, workdir: Path) -> None:
     sweep = cluster.code / "on-ray.yaml"  # beside ray_trials.py: the file's folder is where trials import it from
     sweep.write_text(
@@ -643,6 +661,7 @@ def test_an_error_names_the_key_where_the_user_wrote_it() -> None:
     assert info.value.key == "hyperopt.resources_per_trial"
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_says_so_in_seconds() -> None:
     from sweepkit.sweep._ray import RayExecutor
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sweepkit.results._stored import load_result
 from sweepkit.store import Store
 
@@ -39,6 +41,7 @@ def _complete(workdir: Path) -> list:
     return [t for t in load_result(store, "killme").trials if t.state == "COMPLETE"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_completes_exactly_the_budget(workdir: Path) -> None:
     (workdir / "sweep.yaml").write_text(SWEEP)
     (workdir / "train.py").write_text(TRAIN)

@@ -124,6 +124,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"done": done, "seconds": seconds, "project": project, "trial_dir": trial_dir, "home": home}
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_script_runs_offline_with_the_params_as_its_config(finished: dict[str, Any]) -> None:
     done = finished["done"]
@@ -136,6 +137,7 @@ def test_script_runs_offline_with_the_params_as_its_config(finished: dict[str, A
     print(f"\nwandb.init() offline: {seen['init_seconds']:.2f}s; whole process: {finished['seconds']:.2f}s")
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_nothing_is_written_outside_the_trial_folder(finished: dict[str, Any]) -> None:
     assert finished["done"].returncode == 0, finished["done"].stderr
@@ -145,6 +147,7 @@ def test_nothing_is_written_outside_the_trial_folder(finished: dict[str, Any]) -
     assert len(runs) == 1 and runs[0].stat().st_size > 32 * 1024  # W&B's own run, for `wandb sync`, as ever
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_every_logged_row_comes_back_with_its_step(finished: dict[str, Any]) -> None:
     assert finished["done"].returncode == 0, finished["done"].stderr
@@ -160,6 +163,7 @@ def test_every_logged_row_comes_back_with_its_step(finished: dict[str, Any]) -> 
     assert not channel.stop_check  # a W&B script never checks the stop file: it is stopped at once
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_summary_holds_the_last_values(finished: dict[str, Any]) -> None:
     assert finished["done"].returncode == 0, finished["done"].stderr
@@ -172,6 +176,7 @@ def test_summary_holds_the_last_values(finished: dict[str, Any]) -> None:
     assert not [key for key in summary if key.startswith("_")]
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_rows_arrive_while_the_script_runs(tmp_path: Path) -> None:
     """Each row is written by the script's own wandb.log call, not when W&B flushes its file."""
@@ -305,6 +310,7 @@ def test_a_broken_channel_never_breaks_the_program(tmp_path: Path) -> None:
     assert len(notes) == 1 and "wandb.log is not read in this trial" in notes[0] and "IsADirectoryError" in notes[0]
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_params_file_is_the_one_wandb_reads(tmp_path: Path) -> None:
     from wandb.sdk.lib import config_util

@@ -62,6 +62,7 @@ def _overlapped(records: list) -> int:
     return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
 
 
+@pytest.mark.slow
 def test_python_trials_run_in_warm_worker_processes(workdir: Path) -> None:
     (workdir / "train.py").write_text(TRAIN)
     result = sweepkit.run(_spec("pool", 12), workers=3, quiet=True)
@@ -77,6 +78,7 @@ def test_python_trials_run_in_warm_worker_processes(workdir: Path) -> None:
             os.kill(pid, 0)
 
 
+@pytest.mark.slow
 def test_pool_trials_are_pruned_and_fail_like_local_ones(workdir: Path) -> None:
     (workdir / "train.py").write_text(TRAIN)
     spec = _spec(
@@ -100,6 +102,7 @@ def test_pool_trials_are_pruned_and_fail_like_local_ones(workdir: Path) -> None:
     assert by_state.get("PRUNED") and by_state.get("COMPLETE")
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_loses_its_trial_which_runs_again(workdir: Path) -> None:
     (workdir / "train.py").write_text(TRAIN)
     (workdir / "die-once").write_text("")
@@ -118,6 +121,7 @@ def test_an_import_error_stops_the_sweep_before_any_trial(workdir: Path) -> None
     assert main(["run", "sweep.yaml", "--workers", "2", "-q"]) == 2
 
 
+@pytest.mark.slow
 def test_a_module_that_hangs_on_import_stops_the_sweep_naming_it(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +193,7 @@ def _program_spec(name: str, trials: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 def test_program_trials_run_side_by_side_and_are_monitored(workdir: Path) -> None:
     (workdir / "prog.py").write_text(PROGRAM)
     result = sweepkit.run(_program_spec("progs", 6), workers=3, quiet=True)
@@ -199,6 +204,7 @@ def test_program_trials_run_side_by_side_and_are_monitored(workdir: Path) -> Non
         assert t.resources.get("samples", 0) >= 1 and t.resources.get("peak_rss_mb", 0) > 1
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_sweep_share_its_budget_exactly(workdir: Path) -> None:
     (workdir / "train.py").write_text(TRAIN)
     spec = _spec("shared", 10, parameters={"x": {"min": 0.0, "max": 1.0}, "nap": {"value": 0.3}})
@@ -210,6 +216,7 @@ def test_two_runs_of_one_sweep_share_its_budget_exactly(workdir: Path) -> None:
     assert len({t.metrics["pid"] for t in trials if t.state == "COMPLETE"}) > 2  # both runs' workers ran some
 
 
+@pytest.mark.slow
 def test_an_agent_joins_a_running_sweep(workdir: Path) -> None:
     (workdir / "train.py").write_text(TRAIN)
     spec = _spec("joined", 8, parameters={"x": {"min": 0.0, "max": 1.0}, "nap": {"value": 0.4}})
@@ -233,6 +240,7 @@ def test_agent_on_an_unknown_sweep_lists_the_known_ones(workdir: Path, capsys: p
     assert "known" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_until_stops_running_trials_and_queues_them(workdir: Path) -> None:
     (workdir / "prog.py").write_text(PROGRAM)
     os.environ["NAP"] = "1.0"
@@ -249,6 +257,7 @@ def test_until_stops_running_trials_and_queues_them(workdir: Path) -> None:
     assert len(logs) == 1 and "--until" in logs[0].read_text()
 
 
+@pytest.mark.slow
 def test_exclusive_skips_when_another_run_is_alive(workdir: Path) -> None:
     (workdir / "prog.py").write_text(PROGRAM)
     (workdir / "sweep.yaml").write_text(json.dumps(_program_spec("cron", 3)))
@@ -315,6 +324,7 @@ def _postgres_or_skip() -> None:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
 
 
+@pytest.mark.slow
 def test_a_run_killed_on_another_machine_is_found_by_its_silent_heartbeat(workdir: Path) -> None:
     """On a shared database no lock file can tell a dead run: the trial's heartbeat stops, an agent notices
     within the grace period, marks it "worker lost" and runs it again."""

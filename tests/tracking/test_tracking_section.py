@@ -70,6 +70,7 @@ def test_no_tracking_section_builds_no_tracker() -> None:
     assert tracking.build(load_spec(BASE)) == []
 
 
+@pytest.mark.slow
 def test_the_core_does_not_import_trackers_libraries() -> None:
     import subprocess
     import sys

@@ -25,6 +25,9 @@ from sweepkit.store import Store
 from sweepkit.tracking import sweep_key
 from tests.conftest import IN_CI
 
+# W&B runs, and importing W&B takes seconds: the fast lane leaves the file out.
+pytestmark = pytest.mark.slow
+
 if not IN_CI:
     pytest.importorskip("wandb", reason="W&B is an optional extra: pip install 'sweepkit[wandb]'")
 from sweepkit._wandb_shim import install  # noqa: E402
