@@ -14,9 +14,9 @@ import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sweepkit.errors import SpecError, SweepkitError
 
@@ -27,7 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors are user errors too: exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own errors are user errors too: exit 2
         self.print_usage(sys.stderr)
         print(f"sweepkit: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -500,7 +500,9 @@ def _agent_finds(name: str, store: Any) -> None:
         return
     held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
     hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
-    above = (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    above: Iterator[Path] = (
+        (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    )
     found = next((candidate for candidate in above if candidate.is_file()), None)
     if found is not None:
         hint += f" journal:{found} (a store found in {found.parent.parent})"
@@ -581,16 +583,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
         console.print(f"Pareto front: {len(result.pareto_front)} trials ({goals}): sweepkit best {result.name}")
     elif best is not None:
-        shown = _params(best.params, 400)
-        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
+        best_params = _params(best.params, 400)
+        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {best_params}")
     from sweepkit.resources import format_resources
     from sweepkit.results._folds import fold_values, folds_text, violations
 
     shown = result.trials[-args.last :]
     used = any(t.resources for t in shown)  # CPU, memory and GPU use, where trials were monitored
     folds = {t.number: fold_values(t, result.metric) for t in shown}  # cross-validation: each fold's value
-    head = ["trial", "state", "value", "seconds", *(["resources"] if used else [])]
-    table = Table(*head, *(["folds"] if any(folds.values()) else []), "params / error")
+    columns = ["trial", "state", "value", "seconds", *(["resources"] if used else [])]
+    table = Table(*columns, *(["folds"] if any(folds.values()) else []), "params / error")
     for t in shown:
         detail = t.error or t.reason or _params(t.params)
         if not t.feasible:

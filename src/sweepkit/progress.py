@@ -89,12 +89,12 @@ class Progress:
         if not self.quiet and (not self.live_mode or self.verbose):
             extra = f" ({rec.error or rec.reason})" if rec.error or rec.reason else ""
             extra += "" if rec.feasible else f" (infeasible: {violations(rec.constraints)})"
-            best = _value(self.best.value if self.best else None)
+            best_value = _value(self.best.value if self.best else None)
             if rec.values is not None:  # a multi-objective sweep's trial: each objective's value, in order
                 shown = ", ".join(_value(v) for v in rec.values)
                 self._print(f"trial {rec.number} {rec.state} values=({shown}){extra}")
             else:
-                self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
+                self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best_value}")
         self._refresh()
 
     def note(self, text: str) -> None:

@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,8 @@ class GridSampler(optuna.samplers.BruteForceSampler):
         return None
 
 
-_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+# Constructors, each taking `seed=` (BaseSampler itself does not, so `type[BaseSampler]` would not say it).
+_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
     "grid": GridSampler,
     "tpe": optuna.samplers.TPESampler,

@@ -467,9 +467,9 @@ def _execute(
     executor = placement.executor
     if executor is None:
         n_workers = len(placement.slot_envs)
-        executor, note = _executor(spec, placement.objective, n_workers, placement.slot_envs, workdir=workdir)
-        if note:
-            reporter.note(f"note: {note}")
+        executor, executor_note = _executor(spec, placement.objective, n_workers, placement.slot_envs, workdir=workdir)
+        if executor_note:
+            reporter.note(f"note: {executor_note}")
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
         lock.local_store = store.journal_path is not None or (store.url or "").startswith("sqlite")
