@@ -489,7 +489,7 @@ def _agent_finds(name: str, store: Any) -> None:
     """An agent started in another folder than the sweep looks in another embedded store: say which file it
     read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
     from sweepkit.errors import UsageError, did_you_mean
-    from sweepkit.spec._names import folder_name
+    from sweepkit.spec import folder_name
     from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
 
     path = store.journal_path
@@ -586,7 +586,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         best_params = _params(best.params, 400)
         console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {best_params}")
     from sweepkit.resources import format_resources
-    from sweepkit.results._folds import fold_values, folds_text, violations
+    from sweepkit.results import fold_values, folds_text, violations
 
     shown = result.trials[-args.last :]
     used = any(t.resources for t in shown)  # CPU, memory and GPU use, where trials were monitored
@@ -609,8 +609,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from sweepkit.errors import UsageError
     from sweepkit.export import format_best, write_into
-    from sweepkit.results._checkpoints import best_folder
-    from sweepkit.results._pareto import picked
+    from sweepkit.results import best_folder, picked
     from sweepkit.results._stored import load_result
     from sweepkit.space import flatten
 
@@ -657,8 +656,7 @@ def _print_front(result: Any, args: argparse.Namespace) -> int:
 
     from sweepkit.errors import UsageError
     from sweepkit.progress import _params
-    from sweepkit.results import to_json
-    from sweepkit.results._pareto import front_summary
+    from sweepkit.results import front_summary, to_json
 
     names = [name for name, _ in result.objectives]
     if args.into or args.format not in (None, "json"):

@@ -11,10 +11,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from sweepkit.results import SweepResult, TrialRecord, steps_line
-from sweepkit.results._folds import violations
+from sweepkit.results import SweepResult, TrialRecord, steps_line, violations
 from sweepkit.space import flatten
-from sweepkit.spec._units import format_duration
+from sweepkit.spec import format_duration
 
 
 def _value(v: float | None) -> str:

@@ -17,7 +17,21 @@ from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
-from sweepkit.spec._model import PLAIN, STRATEGIES, BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._model import (
+    PLAIN,
+    STRATEGIES,
+    BudgetSpec,
+    CheckpointsSpec,
+    MetricSpec,
+    MlflowSpec,
+    NotifySpec,
+    ResourcesSpec,
+    SpecModel,
+    StrategySpec,
+    TrackingSpec,
+    TrialSpec,
+    WandbSpec,
+)
 from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
@@ -508,11 +522,18 @@ def _load(
 __all__ = [
     "STRATEGIES",
     "BudgetSpec",
+    "CheckpointsSpec",
     "MetricSpec",
+    "MlflowSpec",
+    "NotifySpec",
+    "ResourcesSpec",
     "Spec",
     "StrategySpec",
+    "TrackingSpec",
     "TrialSpec",
+    "WandbSpec",
     "apply_overrides",
+    "folder_name",
     "format_duration",
     "load_spec",
     "parse_duration",

@@ -13,8 +13,7 @@ from typing import Any
 import optuna
 
 from sweepkit.errors import SpecError, did_you_mean
-from sweepkit.space import SearchSpace
-from sweepkit.space._params import Choice
+from sweepkit.space import Choice, SearchSpace
 
 # GP fits slow down cubically with trials and suit few, mostly continuous dimensions.
 GP_MAX_TRIALS = 300

@@ -562,7 +562,7 @@ def build_ray_executor(
     was given, or a ProgramTrial; without it the file's `trial.function` is imported on each node by name, and
     a `trial.program` / `trial.command` runs on the node the task lands on. `workers` (`--workers`) overrides
     `resources.workers` (`max_concurrent`)."""
-    from sweepkit.spec._model import ResourcesSpec
+    from sweepkit.spec import ResourcesSpec
     from sweepkit.sweep._program import ProgramTrial
 
     resources = spec.resources or ResourcesSpec()
