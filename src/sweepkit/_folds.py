@@ -110,12 +110,12 @@ class FoldsAndConstraints:
     @property
     def folds(self) -> dict[int, dict[str, float]]:
         """Each reported fold's values, by fold index."""
-        return self.__dict__.setdefault("_folds", {})  # type: ignore[no-any-return]
+        return self.__dict__.setdefault("_folds", {})
 
     @property
     def constraints(self) -> dict[str, float]:
         """The constraints the trial set (≤ 0 feasible, > 0 violated)."""
-        return self.__dict__.setdefault("_constraints", {})  # type: ignore[no-any-return]
+        return self.__dict__.setdefault("_constraints", {})
 
     def report_fold(self, k: int, metrics: Mapping[str, Any] | float) -> None:
         """Fold `k`'s metrics (a dict with the sweep's metric, or its value alone). Its value goes to the

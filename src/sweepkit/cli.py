@@ -14,9 +14,9 @@ import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sweepkit.errors import SpecError, SweepkitError
 
@@ -27,7 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors are user errors too: exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own errors are user errors too: exit 2
         self.print_usage(sys.stderr)
         print(f"sweepkit: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -489,7 +489,7 @@ def _agent_finds(name: str, store: Any) -> None:
     """An agent started in another folder than the sweep looks in another embedded store: say which file it
     read, the sweeps it holds, any store in a folder above, and how to point at the right one."""
     from sweepkit.errors import UsageError, did_you_mean
-    from sweepkit.spec._names import folder_name
+    from sweepkit.spec import folder_name
     from sweepkit.store import EMBEDDED_DIR, EMBEDDED_FILE
 
     path = store.journal_path
@@ -500,7 +500,9 @@ def _agent_finds(name: str, store: Any) -> None:
         return
     held = f"sweeps there: {', '.join(names)}" if names else "it holds no sweeps"
     hint = "run the agent in the folder the sweep was started from, or point at its store with --storage"
-    above = (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    above: Iterator[Path] = (
+        (f / EMBEDDED_DIR / EMBEDDED_FILE for f in store.cwd.parents) if store.embedded else iter(())
+    )
     found = next((candidate for candidate in above if candidate.is_file()), None)
     if found is not None:
         hint += f" journal:{found} (a store found in {found.parent.parent})"
@@ -581,16 +583,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         goals = ", ".join(f"{goal} {name}" for name, goal in result.objectives)
         console.print(f"Pareto front: {len(result.pareto_front)} trials ({goals}): sweepkit best {result.name}")
     elif best is not None:
-        shown = _params(best.params, 400)
-        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {shown}")
+        best_params = _params(best.params, 400)
+        console.print(f"best: trial {best.number}, {result.metric} = {_fmt(best.value)}: {best_params}")
     from sweepkit.resources import format_resources
-    from sweepkit.results._folds import fold_values, folds_text, violations
+    from sweepkit.results import fold_values, folds_text, violations
 
     shown = result.trials[-args.last :]
     used = any(t.resources for t in shown)  # CPU, memory and GPU use, where trials were monitored
     folds = {t.number: fold_values(t, result.metric) for t in shown}  # cross-validation: each fold's value
-    head = ["trial", "state", "value", "seconds", *(["resources"] if used else [])]
-    table = Table(*head, *(["folds"] if any(folds.values()) else []), "params / error")
+    columns = ["trial", "state", "value", "seconds", *(["resources"] if used else [])]
+    table = Table(*columns, *(["folds"] if any(folds.values()) else []), "params / error")
     for t in shown:
         detail = t.error or t.reason or _params(t.params)
         if not t.feasible:
@@ -607,8 +609,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from sweepkit.errors import UsageError
     from sweepkit.export import format_best, write_into
-    from sweepkit.results._checkpoints import best_folder
-    from sweepkit.results._pareto import picked
+    from sweepkit.results import best_folder, picked
     from sweepkit.results._stored import load_result
     from sweepkit.space import flatten
 
@@ -655,8 +656,7 @@ def _print_front(result: Any, args: argparse.Namespace) -> int:
 
     from sweepkit.errors import UsageError
     from sweepkit.progress import _params
-    from sweepkit.results import to_json
-    from sweepkit.results._pareto import front_summary
+    from sweepkit.results import front_summary, to_json
 
     names = [name for name, _ in result.objectives]
     if args.into or args.format not in (None, "json"):

@@ -146,6 +146,7 @@ def _env_int(name: str) -> int | None:
 def _read_trial_params() -> dict[str, Any] | None:
     """The trial's params from $SWEEPKIT_PARAMS_FILE (or inline $SWEEPKIT_PARAMS); None outside a sweep."""
     path = os.environ.get(_ENV_PARAMS_FILE)
+    text: str | None
     if path:
         where = f"the params file {path} (${_ENV_PARAMS_FILE})"
         try:

@@ -11,10 +11,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from sweepkit.results import SweepResult, TrialRecord, steps_line
-from sweepkit.results._folds import violations
+from sweepkit.results import SweepResult, TrialRecord, steps_line, violations
 from sweepkit.space import flatten
-from sweepkit.spec._units import format_duration
+from sweepkit.spec import format_duration
 
 
 def _value(v: float | None) -> str:
@@ -89,12 +88,12 @@ class Progress:
         if not self.quiet and (not self.live_mode or self.verbose):
             extra = f" ({rec.error or rec.reason})" if rec.error or rec.reason else ""
             extra += "" if rec.feasible else f" (infeasible: {violations(rec.constraints)})"
-            best = _value(self.best.value if self.best else None)
+            best_value = _value(self.best.value if self.best else None)
             if rec.values is not None:  # a multi-objective sweep's trial: each objective's value, in order
                 shown = ", ".join(_value(v) for v in rec.values)
                 self._print(f"trial {rec.number} {rec.state} values=({shown}){extra}")
             else:
-                self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best}")
+                self._print(f"trial {rec.number} {rec.state} value={_value(rec.value)}{extra}  best={best_value}")
         self._refresh()
 
     def note(self, text: str) -> None:

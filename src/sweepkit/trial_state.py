@@ -136,7 +136,7 @@ def sweep_meta(study: _HasUserAttrs) -> SweepMeta:
 
 def store_sweep_meta(study: _HasStudyAttrs, meta: SweepMeta) -> bool:
     """Write the sweep's metadata at this SCHEMA_VERSION; one store write, only when it changed."""
-    current: SweepMeta = {**meta, "schema_version": SCHEMA_VERSION}  # type: ignore[typeddict-item]
+    current: SweepMeta = {**meta, "schema_version": SCHEMA_VERSION}
     if study.user_attrs.get(ATTR) == current:
         return False
     study.set_user_attr(ATTR, current)

@@ -77,7 +77,7 @@ def retrain(
     trial function or program to run again).
     """
     import sweepkit
-    from sweepkit.results._records import user_params
+    from sweepkit.results import user_params
     from sweepkit.results._stored import load_result, stored_space, sweep_meta
     from sweepkit.store import Store
 

@@ -475,9 +475,9 @@ def scheduler(section: Mapping[str, Any], *, max_steps: int | None, maximize: bo
         label = f"ASHA with {brackets} brackets"
     else:
         high = max_t
-    pruner = HyperbandPruner(min_resource=grace, max_resource=high, reduction_factor=rf)
+    hyperband = HyperbandPruner(min_resource=grace, max_resource=high, reduction_factor=rf)
     # The rungs go up to max_t; for ASHA's brackets, max_resource only sets how many brackets there are.
-    built = describe_hyperband(pruner, grace, high, rf, f"hyperband ({label})", top=max_t)
+    built = describe_hyperband(hyperband, grace, high, rf, f"hyperband ({label})", top=max_t)
     built.notes[:0] = notes
     return built
 

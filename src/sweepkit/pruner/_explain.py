@@ -8,6 +8,7 @@ settings are private attributes of Optuna's classes; a missing one only falls ba
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import optuna
@@ -196,7 +197,7 @@ def _wilcoxon(pruner: WilcoxonPruner, study: optuna.Study, trial: FrozenTrial) -
         import scipy.stats as ss
 
         diffs = [trial.intermediate_values[s] - best.intermediate_values[s] for s in shared]
-        alternative = "less" if _maximize(study) else "greater"
+        alternative: Literal["less", "greater"] = "less" if _maximize(study) else "greater"
         p = float(ss.wilcoxon(diffs, alternative=alternative, zero_method="zsplit").pvalue)
     except Exception:
         return general

@@ -21,10 +21,13 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib import dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis as MplAxis
+from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
@@ -65,19 +68,19 @@ def _marker_size(n: int) -> float:
     return 36.0 if n <= 100 else 16.0 if n <= 1000 else 5.0
 
 
-def _scale(ax: object, axis: Axis, which: str = "x") -> None:
+def _scale(ax: Axes, axis: Axis, which: str = "x") -> None:
     """Log axes for log parameters; a categorical parameter gets one labelled tick per category."""
     set_scale, set_ticks, set_lim = (
         (ax.set_xscale, ax.set_xticks, ax.set_xlim) if which == "x" else (ax.set_yscale, ax.set_yticks, ax.set_ylim)
-    )  # type: ignore[attr-defined]
+    )
     if axis.log:
         set_scale("log")
     elif axis.integer:
-        (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))  # type: ignore[attr-defined]
+        (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     elif axis.categorical:
         n = len(axis.categories)
         long = n > 6 or max((len(c) for c in axis.categories), default=0) > 8
-        slanted = {"rotation": 30, "ha": "right"} if long and which == "x" else {}
+        slanted: dict[str, Any] = {"rotation": 30, "ha": "right"} if long and which == "x" else {}
         set_ticks(range(n), axis.categories, **slanted)
         set_lim(-0.5, n - 0.5)
 
@@ -95,30 +98,33 @@ def _extend(data: ReportData, values: np.ndarray) -> str:
     return "max" if v.size and v.max() > hi else "min" if v.size and v.min() < lo else "neither"
 
 
-def _colour_bar(fig: Figure, mappable: object, ax: object, data: ReportData, values: np.ndarray, **kw: object) -> None:
-    bar = fig.colorbar(mappable, ax=ax, pad=0.01, extend=_extend(data, values), **kw)  # type: ignore[arg-type]
+def _colour_bar(
+    fig: Figure, mappable: ScalarMappable, ax: Axes, data: ReportData, values: np.ndarray, **kw: Any
+) -> None:
+    bar = fig.colorbar(mappable, ax=ax, pad=0.01, extend=_extend(data, values), **kw)
     bar.set_label(f"{data.metric} (brighter is better)")
     if isinstance(bar.norm, LogNorm):
         _plain_log_ticks(bar.ax.yaxis, values)
-    bar.solids.set(alpha=1)
+    if bar.solids is not None:  # the bar's colour patch (matplotlib types it optional)
+        bar.solids.set(alpha=1)
 
 
-def _metric_scale(ax: object, values: np.ndarray, which: str = "y") -> bool:
+def _metric_scale(ax: Axes, values: np.ndarray, which: str = "y") -> bool:
     if not log_worthy(values):
         return False
-    (ax.set_yscale if which == "y" else ax.set_xscale)("log")  # type: ignore[attr-defined]
-    _plain_log_ticks((ax.yaxis if which == "y" else ax.xaxis), values)  # type: ignore[attr-defined]
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    _plain_log_ticks((ax.yaxis if which == "y" else ax.xaxis), values)
     return True
 
 
-def _plain_log_ticks(axis: object, values: np.ndarray) -> None:
+def _plain_log_ticks(axis: MplAxis, values: np.ndarray) -> None:
     """A metric's log axis labelled in plain numbers (0.2, 0.5, 1, 2), at 1-2-5 steps when it spans under
     three decades: powers of ten alone would leave one or two labels."""
     v = values[np.isfinite(values) & (values > 0)]
     decades = math.log10(v.max() / v.min()) if v.size else 0.0
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))  # type: ignore[attr-defined]
-    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))  # type: ignore[attr-defined]
-    axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _title(data: ReportData, what: str) -> str:
@@ -174,7 +180,7 @@ def draw_history(data: ReportData) -> Figure | str:
     return fig
 
 
-def _no_value_marks(ax: object, data: ReportData, size: float) -> None:
+def _no_value_marks(ax: Axes, data: ReportData, size: float) -> None:
     """Failed, interrupted and infeasible trials have no value: a row of marks along the bottom edge, in the legend."""
     for state in ("FAILED", "INTERRUPTED", "INFEASIBLE"):
         mask = data.state == state
@@ -183,7 +189,7 @@ def _no_value_marks(ax: object, data: ReportData, size: float) -> None:
             ax.scatter(
                 data.number[mask],
                 np.full(mask.sum(), 0.02),
-                transform=ax.get_xaxis_transform(),  # type: ignore[attr-defined]
+                transform=ax.get_xaxis_transform(),
                 s=max(size, 16.0),
                 marker=s.marker,
                 color=s.colour,
@@ -347,7 +353,7 @@ def draw_intermediate(data: ReportData) -> Figure | str:
     return fig
 
 
-def _robust_ylim(ax: object, values: np.ndarray) -> None:
+def _robust_ylim(ax: Axes, values: np.ndarray) -> None:
     """Keep a few wild values (a diverged run at 1e6) from flattening every other curve: the limits cover
     the 0.5-99.5% range; the wild ones still run off the edge, visibly."""
     v = values[np.isfinite(values)]
@@ -357,7 +363,7 @@ def _robust_ylim(ax: object, values: np.ndarray) -> None:
     full_lo, full_hi = float(v.min()), float(v.max())
     if (full_hi - full_lo) > 3 * (hi - lo) > 0:
         pad = 0.05 * (hi - lo)
-        ax.set_ylim(lo - pad, hi + pad)  # type: ignore[attr-defined]
+        ax.set_ylim(lo - pad, hi + pad)
 
 
 # -- slice.png ----------------------------------------------------------------------------------------------
@@ -435,6 +441,7 @@ def draw_contour(data: ReportData) -> Figure | str:
     cmap = colormap(data.maximize)
     values = data.value[data.done]
     norm, extend = _norm(data, values), _extend(data, values)
+    filled: ScalarMappable
     if land.kind == "interpolated":
         assert norm.vmin is not None and norm.vmax is not None
         space = np.geomspace if isinstance(norm, LogNorm) else np.linspace
@@ -479,7 +486,7 @@ def draw_contour(data: ReportData) -> Figure | str:
     return fig
 
 
-def _pad(ax: object, axis: Axis, coords: np.ndarray, which: str) -> None:
+def _pad(ax: Axes, axis: Axis, coords: np.ndarray, which: str) -> None:
     """Room around the outermost trials, so their markers are not cut in half by the frame."""
     if axis.categorical:
         return
@@ -491,7 +498,7 @@ def _pad(ax: object, axis: Axis, coords: np.ndarray, which: str) -> None:
     lo, hi = lo - pad, hi + pad
     if axis.log:
         lo, hi = 10**lo, 10**hi
-    (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)  # type: ignore[attr-defined]
+    (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)
 
 
 # -- timeline.png -------------------------------------------------------------------------------------------

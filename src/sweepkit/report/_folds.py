@@ -18,7 +18,7 @@ from sweepkit.report._data import ReportData
 from sweepkit.report._figures import Spec, _figure, _title
 from sweepkit.report._style import BEST, STATES
 from sweepkit.report._text import fmt
-from sweepkit.results._folds import fold_values, per_fold
+from sweepkit.results import fold_values, per_fold
 
 TOP_LINES = 10  # complete trials drawn as lines: the best ones
 MAX_OTHERS = 200  # pruned and infeasible trials drawn, the most recent ones

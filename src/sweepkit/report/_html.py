@@ -15,8 +15,7 @@ from sweepkit.report._data import ReportData, label
 from sweepkit.report._figures import Drawn
 from sweepkit.report._folds import folds_table
 from sweepkit.report._text import TOP_K, fmt, resource_rows, time_rows
-from sweepkit.results import atomic_write
-from sweepkit.results._folds import violations
+from sweepkit.results import atomic_write, violations
 from sweepkit.space import flatten
 
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sweepkit.results._checkpoints import best_folder
-from sweepkit.results._folds import csv_cells, summary_fields
-from sweepkit.results._pareto import front_summary, pareto_front
-from sweepkit.results._records import TrialRecord, record
+from sweepkit.results._checkpoints import best_folder, first_attempt, folder_of
+from sweepkit.results._folds import csv_cells, fold_values, folds_text, per_fold, summary_fields, violations
+from sweepkit.results._pareto import front_summary, pareto_front, picked
+from sweepkit.results._records import TrialRecord, record, steps_spent, user_params
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
 
@@ -273,8 +273,19 @@ __all__ = [
     "SweepResult",
     "TrialRecord",
     "atomic_write",
+    "best_folder",
+    "first_attempt",
+    "fold_values",
+    "folder_of",
+    "folds_text",
+    "front_summary",
+    "per_fold",
+    "picked",
     "record",
     "steps_line",
+    "steps_spent",
     "to_json",
+    "user_params",
+    "violations",
     "write_outputs",
 ]

@@ -10,12 +10,13 @@ from sweepkit.space._params import (
     Quantile,
     Quantized,
 )
-from sweepkit.space._space import SearchSpace, flatten, nest, point_key
+from sweepkit.space._space import DerivedError, SearchSpace, flatten, nest, point_key
 
 __all__ = [
     "Choice",
     "Constant",
     "Derived",
+    "DerivedError",
     "Float",
     "Int",
     "Parameter",

@@ -194,10 +194,15 @@ class _FixedChoices:
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         return self._chosen[name]
 
-    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:  # pragma: no cover
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:  # pragma: no cover
         raise AssertionError("grid enumeration suggests categoricals only")
 
-    suggest_int = suggest_float  # type: ignore[assignment]
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:  # pragma: no cover
+        raise AssertionError("grid enumeration suggests categoricals only")
 
 
 def _suggest(trial: _SuggestingTrial, name: str, dist: Any) -> Any:

@@ -6,7 +6,7 @@ import json
 import json.decoder
 import json.scanner
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,21 @@ from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
-from sweepkit.spec._model import PLAIN, STRATEGIES, BudgetSpec, MetricSpec, SpecModel, StrategySpec, TrialSpec
+from sweepkit.spec._model import (
+    PLAIN,
+    STRATEGIES,
+    BudgetSpec,
+    CheckpointsSpec,
+    MetricSpec,
+    MlflowSpec,
+    NotifySpec,
+    ResourcesSpec,
+    SpecModel,
+    StrategySpec,
+    TrackingSpec,
+    TrialSpec,
+    WandbSpec,
+)
 from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
@@ -40,7 +54,7 @@ class Spec(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=False, arbitrary_types_allowed=True)
 
     # The file's `name` (a label, optional) and `output` (text, optional) settled: the store's name, a path.
-    name: str  # type: ignore[assignment]
+    name: str
     dialect: str
     space: SearchSpace
     output: Path  # type: ignore[assignment]
@@ -258,14 +272,31 @@ class _DuplicateKey(ValueError):
     """A JSON object that writes one key twice (json keeps the last one silently)."""
 
 
+# The pure-Python pieces of CPython's json module, undocumented but unchanged since Python 2.7; typeshed's stubs
+# leave them out, so they are read from the modules' namespaces with the types they have.
+_JSONObject: Callable[..., tuple[list[tuple[str, Any]], int]] = vars(json.decoder)["JSONObject"]
+_scanstring: Callable[[str, int], tuple[str, int]] = vars(json.decoder)["scanstring"]
+_py_make_scanner: Callable[[json.JSONDecoder], Callable[[str, int], tuple[Any, int]]] = vars(json.scanner)[
+    "py_make_scanner"
+]
+
+
+class _Decoder(json.JSONDecoder):
+    """json's decoder, with the attributes its `__init__` sets and its scanner reads (absent from the stubs)."""
+
+    parse_object: Callable[..., tuple[dict[str, Any], int]]
+    memo: dict[str, str]
+    scan_once: Callable[[str, int], tuple[Any, int]]
+
+
 def _load_json(text: str) -> Any:
     """json.loads, refusing duplicate keys with the line of each. The pure-Python scanner is used because it
     hands each object's start position to `parse_object`; the C one doesn't (sweep files are small)."""
-    decoder = json.JSONDecoder()
+    decoder = _Decoder()
 
     def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[dict[str, Any], int]:
         doc, start = s_and_end
-        pairs, end = json.decoder.JSONObject(s_and_end, decoder.strict, scan_once, None, list, memo)
+        pairs, end = _JSONObject(s_and_end, decoder.strict, scan_once, None, list, memo)
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
@@ -275,28 +306,34 @@ def _load_json(text: str) -> Any:
         return dict(pairs), end
 
     memo: dict[str, str] = {}
-    decoder.parse_object = parse_object  # type: ignore[assignment]
-    decoder.memo = memo  # type: ignore[attr-defined]
-    scan_once = json.scanner.py_make_scanner(decoder)
+    decoder.parse_object = parse_object
+    decoder.memo = memo
+    scan_once = _py_make_scanner(decoder)
     decoder.scan_once = scan_once
     return decoder.decode(text)
 
 
+def _past_space(doc: str, pos: int) -> int:
+    """The first position at or after `pos` that is not JSON whitespace (space, tab, newline, return)."""
+    while pos < len(doc) and doc[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
 def _json_key_lines(doc: str, start: int, end: int, key: str) -> list[int]:
     """The lines of `key` among one object's own keys (the object is doc[start-1:end], already parsed)."""
-    scan = json.scanner.py_make_scanner(json.JSONDecoder())
-    space = json.decoder.WHITESPACE
+    scan = _py_make_scanner(json.JSONDecoder())
     lines, pos = [], start
     while pos < end:
-        pos = space.match(doc, pos).end()
+        pos = _past_space(doc, pos)
         if doc[pos] != '"':  # "}" or ","
             pos += 1
             continue
-        name, after = json.decoder.scanstring(doc, pos + 1)
+        name, after = _scanstring(doc, pos + 1)
         if name == key:
             lines.append(doc.count("\n", 0, pos) + 1)
-        pos = space.match(doc, after).end() + 1  # past ":"
-        _, pos = scan(doc, space.match(doc, pos).end())
+        pos = _past_space(doc, after) + 1  # past ":"
+        _, pos = scan(doc, _past_space(doc, pos))
     return lines
 
 
@@ -485,11 +522,18 @@ def _load(
 __all__ = [
     "STRATEGIES",
     "BudgetSpec",
+    "CheckpointsSpec",
     "MetricSpec",
+    "MlflowSpec",
+    "NotifySpec",
+    "ResourcesSpec",
     "Spec",
     "StrategySpec",
+    "TrackingSpec",
     "TrialSpec",
+    "WandbSpec",
     "apply_overrides",
+    "folder_name",
     "format_duration",
     "load_spec",
     "parse_duration",

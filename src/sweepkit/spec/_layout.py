@@ -359,13 +359,15 @@ def _ranges(value: Any, origin: str, file: str | None) -> Any:
         return value  # the schema says what is wrong with it
     out: dict[Any, Any] = {}
     for name, entry in value.items():
-        bounds = [number(v) for v in entry] if isinstance(entry, list) and len(entry) == 2 else [None]
-        if None not in bounds:
-            if bounds[0] > bounds[1]:  # said here: the laid-out entry's key path would name a `low` never written
+        low, high = (
+            (number(entry[0]), number(entry[1])) if isinstance(entry, list) and len(entry) == 2 else (None, None)
+        )
+        if low is not None and high is not None:
+            if low > high:  # said here: the laid-out entry's key path would name a `low` never written
                 raise SpecError(
                     f"expected [low, high], found {entry} (low above high)", file=file, key=f"{origin}.{name}"
                 )
-            out[name] = {"low": bounds[0], "high": bounds[1]}
+            out[name] = {"low": low, "high": high}
         elif _is_model(ranges := _section_keys_apart(entry)):
             out[name] = {"parameters": _ranges(ranges, f"{origin}.{name}", file)}
             out[name].update({k: entry[k] for k in ("when", "description") if k in entry and k not in ranges})
@@ -521,7 +523,7 @@ def lay_out(raw: dict[str, Any], *, file: str | None, bare_space: bool = False) 
     dialect = "nni" if bare_space else detect(raw)
     layout = Layout(raw={}, dialect=dialect)
     out = layout.raw
-    wrappers = [k for k in ("hpo", "hyperopt") if k in raw]
+    wrappers: list[str] = [k for k in ("hpo", "hyperopt") if k in raw]
     for key in wrappers:
         if not isinstance(raw[key], dict):
             found = "nothing" if raw[key] is None else f"a {type(raw[key]).__name__}"

@@ -28,7 +28,7 @@ from typing import Any
 
 from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
-from sweepkit.space._params import Choice, Constant, Derived, Float, Int, Parameter, Quantile, Quantized
+from sweepkit.space import Choice, Constant, Derived, Float, Int, Parameter, Quantile, Quantized
 
 __all__ = ["AllOf", "ChoiceIs", "parse_parameter", "parse_parameters"]
 

@@ -19,7 +19,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from sweepkit.errors import StoreError, UsageError, did_you_mean
-from sweepkit.spec._names import folder_name
+from sweepkit.spec import folder_name
 from sweepkit.store._faults import classify
 from sweepkit.store._flock import FlockLock
 from sweepkit.store._retry import Retry, RetryingJournalBackend, RetryingStorage, fault_error

@@ -85,7 +85,7 @@ def classify(exc: BaseException) -> Fault:
     modules = {type(e).__module__.split(".")[0] for e in chain}
     text = " | ".join(str(e) for e in chain)
     codes = {e.args[0] for e in chain if e.args and isinstance(e.args[0], int)}
-    drivers = [e.orig for e in chain if getattr(e, "orig", None) is not None]  # under SQLAlchemy's wrapper
+    drivers = [orig for e in chain if (orig := getattr(e, "orig", None)) is not None]  # under SQLAlchemy's wrapper
     own = ("optuna", "sweepkit")
     driver = drivers[0] if drivers else next((e for e in chain if type(e).__module__.split(".")[0] not in own), exc)
     first = _server_words(str(driver))

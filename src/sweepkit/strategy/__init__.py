@@ -6,14 +6,14 @@ import importlib.util
 import inspect
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
 from sweepkit.errors import SpecError, did_you_mean
-from sweepkit.space import SearchSpace
-from sweepkit.space._params import Choice
+from sweepkit.space import Choice, SearchSpace
 
 # GP fits slow down cubically with trials and suit few, mostly continuous dimensions.
 GP_MAX_TRIALS = 300
@@ -74,7 +74,8 @@ class GridSampler(optuna.samplers.BruteForceSampler):
         return None
 
 
-_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+# Constructors, each taking `seed=` (BaseSampler itself does not, so `type[BaseSampler]` would not say it).
+_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
     "grid": GridSampler,
     "tpe": optuna.samplers.TPESampler,

@@ -19,10 +19,7 @@ from sweepkit.pruner import Pruning
 from sweepkit.resources import SlotPlan, TrialMonitor, monitor_unavailable, resolve_slots
 from sweepkit.results import SweepResult, write_outputs
 from sweepkit.seeding import SEED_LIMIT
-from sweepkit.spec import Spec, load_spec
-from sweepkit.spec._model import ResourcesSpec
-from sweepkit.spec._names import folder_name
-from sweepkit.spec._units import parse_duration
+from sweepkit.spec import ResourcesSpec, Spec, folder_name, load_spec, parse_duration
 from sweepkit.store import EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
 from sweepkit.sweep._function import resolve_function
@@ -467,9 +464,9 @@ def _execute(
     executor = placement.executor
     if executor is None:
         n_workers = len(placement.slot_envs)
-        executor, note = _executor(spec, placement.objective, n_workers, placement.slot_envs, workdir=workdir)
-        if note:
-            reporter.note(f"note: {note}")
+        executor, executor_note = _executor(spec, placement.objective, n_workers, placement.slot_envs, workdir=workdir)
+        if executor_note:
+            reporter.note(f"note: {executor_note}")
 
     with RunLock(workdir / EMBEDDED_DIR / "runs", spec.name) as lock:
         lock.local_store = store.journal_path is not None or (store.url or "").startswith("sqlite")

@@ -19,7 +19,7 @@ from sweepkit.sweep._function import _AGGREGATE, _plain, read_result
 
 def fold_result(
     result: Any, metric: MetricSpec, folds: Mapping[int, Mapping[str, float]]
-) -> tuple[float, dict[str, Any]]:
+) -> tuple[float | list[float], dict[str, Any]]:
     """`read_result`, plus the folds reported through `trial.report_fold`: (objective, metrics)."""
     if not folds:
         return read_result(result, metric)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sweepkit._callable import resolve_function, wants_trial  # noqa: F401  (re-exported)
 from sweepkit.errors import MetricMissing, TrialError, did_you_mean  # noqa: F401  (re-exported)
 from sweepkit.spec import MetricSpec
 
-_AGGREGATE = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
+_AGGREGATE: dict[str, Callable[[list[float]], float]] = {
+    "mean": statistics.fmean,
+    "median": statistics.median,
+    "min": min,
+    "max": max,
+}
 
 
 def _number(value: Any, what: str) -> float:

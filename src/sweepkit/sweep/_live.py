@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 
 from sweepkit._folds import fold_lists
 from sweepkit._trial import INTERRUPTED, PRUNED, TrialStart
-from sweepkit.results._checkpoints import first_attempt, folder_of
+from sweepkit.results import first_attempt, folder_of
 from sweepkit.spec import Spec
 from sweepkit.sweep._recovery import seed_of
 from sweepkit.trial_state import attrs_of

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sweepkit.results import SweepResult, to_json
-from sweepkit.spec import Spec
-from sweepkit.spec._model import NotifySpec
+from sweepkit.spec import NotifySpec, Spec
 
 EVENT_STATE = {"finish": "finished", "failure": "failed", "interrupted": "interrupted"}
 _TAIL = 300  # characters of a failing command's output shown in the warning

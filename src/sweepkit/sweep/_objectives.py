@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SpecError, did_you_mean
@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from sweepkit.pruner import Pruning
     from sweepkit.spec import MetricSpec, Spec
 
-_AGGREGATE = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
+_AGGREGATE: dict[str, Callable[[list[float]], float]] = {
+    "mean": statistics.fmean,
+    "median": statistics.median,
+    "min": min,
+    "max": max,
+}
 
 
 def pruner_conflict(spec: Spec, pruning: Pruning) -> SpecError | None:

@@ -11,8 +11,7 @@ import optuna
 from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
 from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
 from sweepkit.results._checkpoints import prune as prune_checkpoints
-from sweepkit.spec import Spec
-from sweepkit.spec._model import CheckpointsSpec
+from sweepkit.spec import CheckpointsSpec, Spec
 from sweepkit.strategy import Strategy
 from sweepkit.trial_state import State, state_of
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sweepkit.errors import SpecError, UsageError
 from sweepkit.expr import ExprError
-from sweepkit.space._space import DerivedError
+from sweepkit.space import DerivedError
 from sweepkit.spec import Spec
 from sweepkit.store import Store
 from sweepkit.store._url import check as check_url

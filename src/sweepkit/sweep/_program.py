@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sweepkit.errors import TrialPruned, did_you_mean
-from sweepkit.results._records import steps_spent
+from sweepkit.results import steps_spent
 from sweepkit.seeding import trial_seed
 from sweepkit.spec import MetricSpec, Spec
 from sweepkit.spec._objectives import derived_inputs

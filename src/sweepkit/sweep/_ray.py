@@ -375,7 +375,7 @@ class RayExecutor:
 
         capacity = int(sum(fits(node) for node in nodes))
         if capacity < 1:
-            largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
+            largest: dict[str, float] = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
             raise UsageError(
                 f"no node of the Ray cluster can hold a trial that needs {self.cpu:g} CPU and {self.gpu:g} GPU "
                 f"(resources_per_trial); the largest has {largest.get('CPU', 0.0):g} CPU and "
@@ -492,13 +492,18 @@ class RayExecutor:
             if stop is None:  # else the trial's end is decided already: pruned, interrupted or timed out
                 return self._ray_error(exc)
             outcome = Outcome("interrupted")
-        kept = {"metrics": outcome.metrics, "constraints": outcome.constraints}  # what it did until it stopped
+        metrics, constraints = outcome.metrics, outcome.constraints  # what it did until it stopped
         if stop == PRUNED:
-            return Outcome("pruned", **kept, message=stop_message)
+            return Outcome("pruned", metrics=metrics, constraints=constraints, message=stop_message)
         if stop == INTERRUPTED:
             return Outcome("interrupted", message="interrupted: the sweep was stopped")
         if stop == "timeout":
-            return Outcome("error", **kept, message=f"timed out after {self.timeout:g}s (trial.timeout)")
+            return Outcome(
+                "error",
+                metrics=metrics,
+                constraints=constraints,
+                message=f"timed out after {self.timeout:g}s (trial.timeout)",
+            )
         if outcome.end == "pruned" and not outcome.message:  # the function raised TrialPruned itself
             outcome.message = "stopped by the trial (TrialPruned)"
         if outcome.end == "lost":
@@ -557,7 +562,7 @@ def build_ray_executor(
     was given, or a ProgramTrial; without it the file's `trial.function` is imported on each node by name, and
     a `trial.program` / `trial.command` runs on the node the task lands on. `workers` (`--workers`) overrides
     `resources.workers` (`max_concurrent`)."""
-    from sweepkit.spec._model import ResourcesSpec
+    from sweepkit.spec import ResourcesSpec
     from sweepkit.sweep._program import ProgramTrial
 
     resources = spec.resources or ResourcesSpec()

@@ -15,8 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepkit.space import Parameter, SearchSpace, point_key
-from sweepkit.space._params import Choice
+from sweepkit.space import Choice, Parameter, SearchSpace, point_key
 from sweepkit.trial_state import FIXED_PARAMS, State, state_of
 
 

@@ -15,7 +15,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -37,6 +38,9 @@ from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._recovery import Recovery
 from sweepkit.sweep._repeats import Repeats
 from sweepkit.sweep._slots import Executor, InProcess
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing's own from Python 3.13
 from sweepkit.sweep._stops import Stops
 from sweepkit.trial_state import ATTR, CONSTRAINT, FIXED_PARAMS, State, attrs_of, marked, requeued
 
@@ -77,7 +81,7 @@ class Engine:
         self.strategy = strategy
         self.space: SearchSpace = spec.space
         self.grid = strategy.grid
-        self.executor: Executor = objective if hasattr(objective, "slots") else InProcess(objective)  # type: ignore[assignment,arg-type]
+        self.executor: Executor = objective if _is_executor(objective) else InProcess(objective)
         self.workers = self.executor.slots
         self.slot_envs = slot_envs or [{} for _ in range(self.workers)]
         self.reporter = reporter
@@ -202,7 +206,7 @@ class Engine:
             if not self._run(slot, trial):
                 return
 
-    def _next(self, slot: int) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
+    def _next(self, slot: int) -> tuple[optuna.Trial, dict[str, Any]] | _Signal | None:
         """Under the mutex: the next trial to run, or _STOP, _WAIT, or None (a point dismissed: ask again)."""
         trials = self.trials()
         done, running = self.budget.count(trials)
@@ -226,7 +230,7 @@ class Engine:
             self.budget.launched += 1
         return decision
 
-    def step(self, slot: int, remaining: int | None) -> tuple[optuna.Trial, dict[str, Any]] | object | None:
+    def step(self, slot: int, remaining: int | None) -> tuple[optuna.Trial, dict[str, Any]] | _Signal | None:
         """Ask the study for a trial and sample its point: the trial to run, or None when the point was
         dismissed (a repeat, infeasible, a parameter that can't be computed), _WAIT or _STOP."""
         trial = self.study.ask()
@@ -460,8 +464,20 @@ def _stop_sampler(sampler: Any) -> dict[str, Any]:
         return {}
 
 
-_STOP = object()
-_WAIT = object()
+def _is_executor(objective: Callable[..., Any] | Executor) -> TypeIs[Executor]:
+    """An executor has `slots`; anything else is the objective itself, run in process."""
+    return hasattr(objective, "slots")
+
+
+class _Signal(Enum):
+    """What a slot is told instead of a trial: stop, or wait for the other slots' trials."""
+
+    STOP = "stop"
+    WAIT = "wait"
+
+
+_STOP: Final = _Signal.STOP
+_WAIT: Final = _Signal.WAIT
 _BY_SIGNAL = "interrupted: the sweep was stopped (Ctrl+C or SIGTERM)"
 _STATES = {"done": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "error": TrialState.FAIL}
 

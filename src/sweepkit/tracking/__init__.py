@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     import optuna
 
     from sweepkit.results import SweepResult, TrialRecord
-    from sweepkit.spec import Spec
-    from sweepkit.spec._model import TrackingSpec
+    from sweepkit.spec import Spec, TrackingSpec
 
 
 class TrackingError(SweepkitError):

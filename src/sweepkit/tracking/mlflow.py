@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from sweepkit.results import SweepResult, TrialRecord
-    from sweepkit.spec import Spec
-    from sweepkit.spec._model import MlflowSpec
+    from sweepkit.spec import MlflowSpec, Spec
 
 INSTALL_HINT = "pip install 'sweepkit[mlflow]'"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value

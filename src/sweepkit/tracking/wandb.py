@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     import optuna
 
     from sweepkit.results import SweepResult, TrialRecord
-    from sweepkit.spec import Spec
-    from sweepkit.spec._model import WandbSpec
+    from sweepkit.spec import Spec, WandbSpec
 
 INSTALL_HINT = "pip install 'sweepkit[wandb]'"
 
