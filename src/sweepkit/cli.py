@@ -641,10 +641,15 @@ def cmd_best(args: argparse.Namespace) -> int:
             print(f"  not written: {param}: {why}", file=sys.stderr)
         return EXIT_OK
     text = format_best(best, args.format or "yaml")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"sweepkit: wrote {args.output}", file=sys.stderr)
+    return _emit(text, args.output)
+
+
+def _emit(text: str, output: str | None) -> int:
+    """`best`'s text: to the file `--output` names, or to stdout."""
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"sweepkit: wrote {output}", file=sys.stderr)
     else:
         print(text, end="")
     return EXIT_OK
@@ -682,13 +687,7 @@ def _print_front(result: Any, args: argparse.Namespace) -> int:
             console.print(table)
             console.print(f"the best trial for one objective: sweepkit best {result.name} --pick {names[0]}")
         text = captured.get()
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"sweepkit: wrote {args.output}", file=sys.stderr)
-    else:
-        print(text, end="")
-    return EXIT_OK
+    return _emit(text, args.output)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
