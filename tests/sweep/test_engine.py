@@ -164,6 +164,36 @@ def test_conditional_and_derived_parameters(workdir: Path) -> None:
         assert p["d_model"] == p["embedding_dim"] * 4
 
 
+def test_the_params_a_trial_ran_with_are_stored_when_optunas_own_are_not_them(workdir: Path) -> None:
+    """Derived, constant and W&B-quantile params are stored with the trial (it reads back as it ran without
+    the space to decode it); a plain space's params are Optuna's own, and cost no extra store write."""
+    import optuna
+
+    from sweepkit.store import Store
+    from sweepkit.trial_state import attrs_of
+
+    seen: dict[float, dict[str, Any]] = {}
+
+    def remember(p: dict[str, Any]) -> float:
+        seen[p["x"]] = dict(p)
+        return 0.0
+
+    special = {
+        "x": {"distribution": "uniform", "min": 0.0, "max": 1.0},
+        "double": {"expr": "x * 2"},
+        "fixed": {"value": 7},
+        "noise": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
+    }
+    sweepkit.run(spec(name="special", parameters=special), objective=remember, trials=4, quiet=True)
+    sweepkit.run(spec(name="plain"), objective=quadratic, trials=4, quiet=True)
+    store = Store(None, cwd=workdir)
+    for t in store.load("special").get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        stored = attrs_of(t)["params"]
+        assert stored == seen[stored["x"]] and stored["double"] == stored["x"] * 2 and stored["fixed"] == 7
+        assert "noise" not in t.params or t.params["noise"] != stored["noise"]  # Optuna keeps its quantile
+    assert all("params" not in attrs_of(t) for t in store.load("plain").get_trials())
+
+
 def test_constraints_are_never_run_and_recorded_infeasible(workdir: Path) -> None:
     ran: list[dict[str, Any]] = []
     params = {"d_model": {"values": [64, 96, 128]}, "num_heads": {"values": [3, 4, 8]}}

@@ -36,6 +36,7 @@ class LiveTrial:
     ) -> None:
         self.trial = trial
         self.start = start
+        self.flat: dict[str, Any] | None = None  # the user's flat params, as the space decoded them
         self.env = env or {}  # the slot's environment (its GPUs)
         self.watch_pid = watch
         self.cancelled = threading.Event()

@@ -265,6 +265,7 @@ class Engine:
         self.stops.infeasible_in_a_row = 0
         start = trial_start(self.spec, trial, self.space.nest(flat), self.trials)
         live_trial = LiveTrial(trial, start, env=self.slot_envs[slot])
+        live_trial.flat = flat
         self._running[slot] = live_trial
         self.stops.started_here += 1
         self.reporter.trial_started(trial.number, live_trial.start.params)
@@ -357,6 +358,7 @@ class Engine:
                 resources=resources,
                 steps=outcome.steps,
                 missing=outcome.missing,
+                params=live.flat,
             )
 
     def _why(self, trial: optuna.Trial, message: str) -> str:
@@ -379,11 +381,14 @@ class Engine:
         resources: dict[str, Any] | None = None,
         steps: int | None = None,
         missing: bool = False,
+        params: dict[str, Any] | None = None,
     ) -> bool:
         """Under the mutex: tell the store, refresh outputs, apply the stop policies. False: stop.
 
         `steps`: the steps the trial really spent, when more than it reported to the pruner; `missing`: it
-        failed for want of the sweep's metric."""
+        failed for want of the sweep's metric; `params`: the user's flat params, stored with the trial
+        whenever they are not exactly Optuna's own (derived, constant, W&B quantile, inactive conditional
+        ones), so a trial reads back as it ran without the space to decode it."""
         attrs = {"reason": reason, "steps": steps, "error": error, "traceback": tb, "resources": resources}
         attrs = {k: v for k, v in attrs.items() if v}
         if steps is not None:
@@ -392,6 +397,8 @@ class Engine:
             attrs["metrics"] = metrics
         if self.workers > 1 and slot is not None:
             attrs["worker"] = f"{self.owner}/{slot}"
+        if params is not None and params != trial.params:  # Optuna's own params are the user's: no write
+            attrs["params"] = params
         if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
             trial.set_user_attr(ATTR, {**requeued(attrs_of(trial)), **attrs})  # its history, and what it did
         try:
