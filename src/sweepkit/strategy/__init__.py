@@ -38,6 +38,22 @@ def _torch_available() -> bool:
 
 def choose(space: SearchSpace, trials: int | None) -> tuple[str, str]:
     """`auto`: pick a strategy from the space's shape and the budget, and say why."""
+    return _installed(*_suits(space, trials))
+
+
+def _installed(name: str, reason: str) -> tuple[str, str]:
+    """A Gaussian process needs torch: without it, TPE, saying so."""
+    if name == "gp" and not _torch_available():
+        return (
+            "tpe",
+            "a Gaussian process would suit this small continuous space, but it needs torch "
+            "(pip install 'sweepkit[gp]'); TPE instead",
+        )
+    return name, reason
+
+
+def _suits(space: SearchSpace, trials: int | None) -> tuple[str, str]:
+    """The strategy the space's shape and the budget call for, installed or not."""
     searched = space.searched
     size = space.grid_size() if space.finite else None
     if size is not None and (trials is None or size <= trials):
@@ -56,12 +72,6 @@ def choose(space: SearchSpace, trials: int | None) -> tuple[str, str]:
         return "tpe", f"{trials} trials is more than a Gaussian process fits quickly (≤ {GP_MAX_TRIALS})"
     if len(searched) > GP_MAX_DIMS:
         return "tpe", f"{len(searched)} parameters are more than a Gaussian process models well"
-    if not _torch_available():
-        return (
-            "tpe",
-            "a Gaussian process would suit this small continuous space, but it needs torch "
-            "(pip install 'sweepkit[gp]'); TPE instead",
-        )
     return "gp", "a small, mostly continuous space with a modest budget: a Gaussian process learns fastest"
 
 
@@ -94,7 +104,7 @@ GP_MAX_OBJECTIVES = 3
 def choose_multi(space: SearchSpace, trials: int | None, objectives: int) -> tuple[str, str]:
     """`auto` for several objectives: the single-objective choice, where it can search a Pareto front well.
     Grid and TPE (Optuna's MOTPE) stay; a GP (log expected hypervolume improvement) up to a few objectives."""
-    name, reason = choose(space, trials)
+    name, reason = _suits(space, trials)
     if name == "gp" and objectives > GP_MAX_OBJECTIVES:
         return (
             "tpe",
@@ -102,7 +112,7 @@ def choose_multi(space: SearchSpace, trials: int | None, objectives: int) -> tup
             f"{GP_MAX_OBJECTIVES}, and TPE (multi-objective) scales",
         )
     if name == "gp":
-        return name, reason + " (multi-objective: log expected hypervolume improvement)"
+        return _installed(name, reason + " (multi-objective: log expected hypervolume improvement)")
     return name, reason
 
 
