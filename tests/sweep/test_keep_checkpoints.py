@@ -96,6 +96,7 @@ class _T:
     state: str
     value: float | None = None
     retry_of: int | None = None
+    feasible: bool = True
 
 
 def test_the_rule_spares_running_and_queued_trials_and_judges_a_retry_by_its_last_attempt() -> None:
@@ -115,6 +116,12 @@ def test_the_rule_spares_running_and_queued_trials_and_judges_a_retry_by_its_las
     assert to_drop(trials, keep="best", k=1, maximize=False) == {0, 1, 7, 8, 9}
     assert to_drop(trials, keep="best", k=1, maximize=True) == {0, 5, 7, 8, 9}
     assert to_drop(trials, keep="all", k=1, maximize=False) == set()
+
+
+def test_a_trial_that_broke_a_constraint_it_reported_keeps_no_checkpoint_slot() -> None:
+    trials = [_T(0, "COMPLETE", 0.1, feasible=False), _T(1, "COMPLETE", 1.0), _T(2, "COMPLETE", 2.0)]
+    assert to_drop(trials, keep="top_k", k=2, maximize=False) == {0}
+    assert to_drop(trials, keep="best", k=1, maximize=False) == {0, 2}
 
 
 @pytest.mark.parametrize(

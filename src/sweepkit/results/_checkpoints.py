@@ -29,6 +29,9 @@ class _Attempt(Protocol):
     value: float | None
     retry_of: int | None
 
+    @property
+    def feasible(self) -> bool: ...  # False: it broke a constraint it reported (never the best: no top-k slot)
+
 
 def folder_of(output: Path, first: int) -> Path:
     """The checkpoint folder of the trial whose first attempt is `first` (not created)."""
@@ -76,7 +79,7 @@ def to_drop(trials: Iterable[_Attempt], *, keep: str, k: int, maximize: bool) ->
         last = attempts[-1]
         if any(a.state in ("RUNNING", "WAITING") for a in attempts) or last.state in _LIVE:
             continue
-        if last.state == "COMPLETE" and last.value is not None:
+        if last.state == "COMPLETE" and last.value is not None and last.feasible:
             ranked.append((-last.value if maximize else last.value, first))
         else:  # pruned, failed, infeasible: nothing worth resuming or keeping
             drop.add(first)
