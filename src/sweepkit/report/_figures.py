@@ -53,6 +53,11 @@ DPI = 110
 MAX_LANES_LABELLED = 40
 
 
+def _best_star(ax: Axes, xs: Any, ys: Any, label: str) -> None:
+    """The best trial, marked the same way on every figure that shows it."""
+    ax.scatter(xs, ys, marker="*", s=260, color=BEST, edgecolors="white", zorder=5, label=label)
+
+
 def _figure(width: float = 9.0, height: float = 5.0) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
@@ -160,16 +165,7 @@ def draw_history(data: ReportData) -> Figure | str:
         )
         best = data.result.best_trial
         if best is not None and best.value is not None:
-            ax.scatter(
-                [best.number],
-                [best.value],
-                marker="*",
-                s=260,
-                color=BEST,
-                edgecolors="white",
-                zorder=5,
-                label=f"best: trial {best.number} ({best.value:.4g})",
-            )
+            _best_star(ax, [best.number], [best.value], f"best: trial {best.number} ({best.value:.4g})")
     _no_value_marks(ax, data, size)
     logged = _metric_scale(ax, data.value[done | pruned])
     ax.set_xlabel("trial")
@@ -396,16 +392,7 @@ def draw_slice(data: ReportData) -> Figure | str:
         best = data.result.best_trial
         if best is not None and axis.name in data.flat[data.trials.index(best)]:
             bx = axis.coords([data.flat[data.trials.index(best)][axis.name]])
-            ax.scatter(
-                bx,
-                [best.value],
-                marker="*",
-                s=260,
-                color=BEST,
-                edgecolors="white",
-                zorder=5,
-                label=f"best: trial {best.number}",
-            )
+            _best_star(ax, bx, [best.value], f"best: trial {best.number}")
         share = data.importance.values.get(axis.name)
         ax.set_xlabel(axis.label + (f" — importance {share:.0%}" if share is not None else ""))
         ax.grid(alpha=0.3)
