@@ -68,7 +68,7 @@ def draw_folds(data: ReportData) -> Figure | str:
     """folds.png: the metric in each fold, one line per trial."""
     lines = fold_lines(data)
     if not lines:
-        return "no trial reported per-fold values (trial.report_fold or run.log_fold)"
+        return "no trial reported per-fold values (trial.report_fold or run.report_fold)"
     fig = _figure(9.0, 4.6)
     ax = fig.add_subplot()
     handles, seen = [], set()

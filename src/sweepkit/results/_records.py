@@ -33,7 +33,7 @@ class TrialRecord:
     resources: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None  # "host:pid/slot" of the worker that ran it (the report's timeline)
     steps: int | None = None  # training steps it spent (steps_spent); None when it reported no step
-    # Constraints the trial reported (`trial.set_constraint`, `run.constraint`): ≤ 0 feasible, > 0 violated.
+    # Constraints the trial reported (`trial.set_constraint`, `run.set_constraint`): ≤ 0 feasible, > 0 violated.
     constraints: dict[str, float] = field(default_factory=dict)
 
     @property

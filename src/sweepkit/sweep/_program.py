@@ -6,7 +6,7 @@ unmodified `wandb.log` (W&B's library in offline mode; a sitecustomize first on 
 copies what it logs to the channel, `_wandb.with_shim`). Every program runs in a process group of its own,
 so a timeout, a pruning decision or Ctrl+C stops it and everything it started: SIGTERM, a grace period,
 then SIGKILL. No orphans. A pruned program that said it checks the stop file (`{"event": "stop_check"}`,
-which `sweepkit.init()`'s `log` and `should_stop` write) first gets a few seconds to leave on its own; any
+which `sweepkit.init()`'s `log` and `should_prune` write) first gets a few seconds to leave on its own; any
 other (a W&B script, a script that only writes lines) would never notice, so it gets SIGTERM at once.
 """
 

@@ -294,7 +294,7 @@ class MlflowTracker:
 
     def _log_folds(self, run_id: str, record: TrialRecord, start: int, end: int) -> None:
         """A grandchild run per fold, when the trial has per-fold values (`<metric>_folds`, from a returned list
-        or `trial.report_fold` / `run.log_fold`, and any other list metric of the same length: the Hydra +
+        or `trial.report_fold` / `run.report_fold`, and any other list metric of the same length: the Hydra +
         MLflow workflow's macro_f1, pos_f1, ... per fold, logged under their own names). A pruned trial's
         grandchildren are the folds it ran."""
         from mlflow.entities import Metric
