@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from sweepkit._folds import FoldsAndConstraints
 from sweepkit.client import _in_trial
@@ -52,8 +52,21 @@ class Trial(Protocol):
     def set_constraint(self, name: str, value: float) -> None: ...
 
 
+class _Message:
+    """A dataclass sent as JSON (to a worker, to a Ray task and back): its fields by name, and back. Unknown
+    keys are dropped, so a newer sender's extra field never breaks an older reader."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # not asdict: it deep-copies
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass(frozen=True)
-class TrialStart:
+class TrialStart(_Message):
     """Everything a trial is told when it starts. It travels as a dict (`to_dict`/`from_dict`) in a worker's
     message and a Ray task's arguments: a new field is added here, once."""
 
@@ -66,14 +79,6 @@ class TrialStart:
     retry_of: int | None = None  # the attempt it repeats
     checkpoint_dir: str | None = None  # its first attempt's checkpoint folder (results/_checkpoints.py)
     metric: str = "value"  # the sweep's metric: what `report_fold` sends to the pruner
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it deep-copies
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrialStart:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Link(Protocol):
@@ -167,7 +172,7 @@ End = Literal["done", "pruned", "interrupted", "error", "lost"]
 
 
 @dataclass
-class Outcome:
+class Outcome(_Message):
     """How a trial ended, as every executor returns it (a value, never a raised exception, so the engine
     reads every ending in one place)."""
 
@@ -179,14 +184,6 @@ class Outcome:
     traceback: str | None = None  # error: the user's frames
     steps: int | None = None  # pruned: the steps a program really spent, when more than it reported
     missing: bool = False  # error: the trial never gave the sweep's metric
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it deep-copies
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def call(fn: Callable[..., Any], trial: BaseTrial, *, pass_trial: bool) -> Outcome:
