@@ -409,6 +409,7 @@ def test_a_crashed_worker_is_a_lost_worker(executor: Any) -> None:
     assert executor.call(0, context_for(study, {"kind": "value", "x": 1})).result == 2  # and the next one runs
 
 
+@pytest.mark.slow
 def test_should_prune_follows_the_rule_it_follows_in_process_and_in_a_worker(executor: Any, tmp_path: Path) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=1.0))
     outcome = executor.call(0, context_for(study, {"kind": "should_prune", "marks": str(tmp_path)}))
@@ -686,6 +687,7 @@ def test_a_concurrency_of_zero_is_refused_before_connecting() -> None:
     assert info.value.key == "resources.max_concurrent"
 
 
+@pytest.mark.slow
 def test_importing_sweepkit_does_not_import_ray() -> None:
     code = "import sys, sweepkit, sweepkit.client; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
