@@ -14,10 +14,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweepkit.pruner import _build, _wandb
+from sweepkit.pruner import _build
 from sweepkit.pruner._build import Built
 from sweepkit.pruner._common import Where, join_steps, num, ordinal, word
 from sweepkit.pruner._explain import why
+from sweepkit.pruner._models import EarlyTerminate, check
 from sweepkit.pruner._wandb import WandbHyperbandPruner
 
 SECTIONS = ("pruner", "scheduler", "early_terminate")
@@ -105,7 +106,7 @@ def build(
 
 
 def _from_wandb(section: Mapping[str, Any], max_steps: int | None, where: Where) -> Built:
-    config = _wandb.parse(section, where)
+    config = check(EarlyTerminate, section, where, "early_terminate")
     pruner = WandbHyperbandPruner(config.bands, config.eta, config.strict)
     eta = num(config.eta)
     shown = [b for b in config.bands if max_steps is None or b <= max_steps]
