@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -26,7 +27,7 @@ from pydantic import (
 
 from sweepkit._validation import plain, validation_error
 from sweepkit.errors import did_you_mean
-from sweepkit.pruner._common import Where, num
+from sweepkit.pruner._common import Where, num, word
 from sweepkit.pruner._wandb import bands_from
 
 
@@ -120,6 +121,58 @@ def check(model: type[M], section: Mapping[str, Any], where: Where, prefix: str,
         return model.model_validate(dict(section), context=context)
     except ValidationError as exc:
         raise validation_error(exc, model, file=where.file, key=where.key, prefix=prefix) from None
+
+
+def _section(value: Any) -> Any:
+    """An empty section asks for nothing; anything but a mapping is a mistake."""
+    if value is None or (isinstance(value, Mapping) and not value):
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping such as {{type: ...}}, found {type(value).__name__}")
+    return dict(value)
+
+
+Section = Annotated[dict[str, Any] | None, BeforeValidator(_section)]
+
+
+class EarlyStopping(BaseModel):
+    """The sections that can set early stopping, and the one that does (`source`, None for none).
+
+    `hyperopt:` sections set both `optuna_pruner` (→ pruner) and `asha_*` (→ scheduler), and its strategy word
+    (context `strategy`) says which applies: combined and asha stop trials with ASHA, optuna with the Optuna
+    pruner. Any other pair is a contradiction the user must settle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pruner: Section = None
+    scheduler: Section = None
+    early_terminate: Section = None
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def given(self) -> dict[str, dict[str, Any]]:
+        return {name: value for name in type(self).model_fields if (value := getattr(self, name)) is not None}
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @model_validator(mode="after")
+    def _one(self, info: ValidationInfo) -> EarlyStopping:
+        names = list(self.given)
+        family = word(_context(info).get("strategy", ""))
+        if len(names) <= 1:
+            self._source = names[0] if names else None
+        elif set(names) == {"pruner", "scheduler"} and family in ("combined", "asha", "optuna"):
+            self._source = "pruner" if family == "optuna" else "scheduler"
+        else:
+            hint = (
+                ""
+                if "early_terminate" in names
+                else " (or strategy: combined or asha for the scheduler, optuna for the pruner)"
+            )
+            raise plain(f"{' and '.join(names)} both set early stopping; keep one{hint}", at=names[1])
+        return self
 
 
 # ---------------------------------------------------------------------------------------------------------------
