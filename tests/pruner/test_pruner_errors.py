@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 
 from sweepkit.errors import SpecError
 from sweepkit.pruner import build
+from sweepkit.pruner._build import PRUNER_TYPES
+from sweepkit.pruner._models import PRUNER_OPTIONS
 
 
 def make(**kwargs: Any) -> Any:
@@ -179,3 +182,23 @@ def test_brackets_beyond_the_steps_say_so() -> None:
         "bracket 1: rung at step 8 (keep the best 1/2)",
         "bracket 2: no rung within 10 steps (the first is at step 16)",
     ]
+
+
+def test_each_pruner_model_is_its_optuna_class_arguments() -> None:
+    """The models' defaults stand for what Optuna does with an option left out (descriptions read them): an Optuna
+    that renames, adds or re-defaults an argument fails here rather than in a wrong description."""
+    for name, model in PRUNER_OPTIONS.items():
+        params = inspect.signature(PRUNER_TYPES[name]).parameters
+        fields = {"wrapped_pruner" if key == "wrapped" else key: info for key, info in model.model_fields.items()}
+        assert set(fields) == set(params), name
+        for key, param in params.items():
+            if param.default is not inspect.Parameter.empty:
+                assert fields[key].default == param.default, (name, key)
+
+
+def test_unknown_option_lists_what_the_type_accepts() -> None:
+    exc = error(pruner={"type": "patient", "patience": 2, "zzz": 1})
+    assert exc.key == "pruner.zzz"
+    accepts = "pruner patient accepts: wrapped, patience, min_delta"
+    assert exc.message == f'unknown option "zzz" for pruner patient; {accepts}'
+    assert make(pruner={"type": "patient", "patience": 2, "wrapped_pruner": "median"}).name == "patient"

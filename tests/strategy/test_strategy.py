@@ -102,3 +102,37 @@ def test_each_strategy_runs_a_sweep(tmp_path: Path, name: str) -> None:
     if name == "auto":
         expected = "gp" if HAS_TORCH else "tpe"
         assert result.strategy == expected
+
+
+@pytest.mark.parametrize(
+    "name, options, key, message",
+    [
+        ("tpe", {"n_ei_candidates": 0}, "n_ei_candidates", "strategy tpe: n_ei_candidates must be at least 1, got 0"),
+        ("tpe", {"n_startup_trials": 2.5}, "n_startup_trials", "n_startup_trials expected a whole number, got 2.5"),
+        ("tpe", {"n_startup_trials": True}, "n_startup_trials", "n_startup_trials expected a whole number, got True"),
+        ("tpe", {"multivariate": "yes"}, "multivariate", "strategy tpe: multivariate expected bool, got 'yes'"),
+        ("tpe", {"prior_weight": 0}, "prior_weight", "strategy tpe: prior_weight must be > 0, got 0"),
+        ("cmaes", {"sigma0": float("inf")}, "sigma0", "strategy cmaes: sigma0 expected a finite number, got inf"),
+        ("cmaes", {"x0": 3}, "x0", "strategy cmaes: x0 expected a mapping, got 3"),
+        ("cmaes", {"popsize": 0}, "popsize", "strategy cmaes: popsize must be at least 1, got 0"),
+        ("qmc", {"qmc_type": 3}, "qmc_type", "strategy qmc: qmc_type expected str, got 3"),
+        ("qmc", {"scramble": None}, "scramble", "strategy qmc: scramble can't be null"),
+        ("tpe", {"gamma": 5}, "gamma", "strategy tpe: gamma takes a Python object (Callable[[int], int] | None)"),
+        ("nsga2", {"crossover": "sbx"}, "crossover", "strategy nsga2: crossover takes a Python object"),
+        ("random", {"seed": 1}, "seed", 'unknown option "seed" for strategy random; random accepts: no options'),
+    ],
+)
+def test_bad_sampler_options_name_the_option(name: str, options: dict[str, Any], key: str, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        build(name, space(CONTINUOUS), trials=10, seed=0, options=options, file="sweep.yaml")
+    assert (info.value.file, info.value.key) == ("sweep.yaml", f"strategy.{key}")
+    assert message in info.value.message
+
+
+def test_checked_options_reach_the_sampler() -> None:
+    sampler: Any = build("tpe", space(CONTINUOUS), trials=10, seed=0, options={"n_startup_trials": 3}).sampler
+    assert sampler._n_startup_trials == 3
+    cmaes: Any = build(
+        "cmaes", space(CONTINUOUS), trials=10, seed=0, options={"popsize": 6, "n_startup_trials": 2}
+    ).sampler
+    assert (cmaes._popsize, cmaes._n_startup_trials) == (6, 2)

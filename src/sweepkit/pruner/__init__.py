@@ -14,10 +14,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweepkit.pruner import _build, _wandb
+from sweepkit.pruner import _build
 from sweepkit.pruner._build import Built
 from sweepkit.pruner._common import Where, join_steps, num, ordinal, word
 from sweepkit.pruner._explain import why
+from sweepkit.pruner._models import EarlyStopping, EarlyTerminate, check
 from sweepkit.pruner._wandb import WandbHyperbandPruner
 
 SECTIONS = ("pruner", "scheduler", "early_terminate")
@@ -33,33 +34,6 @@ class Pruning:
     description: str  # one line: what it does, with the numbers
     rungs: list[str] = field(default_factory=list)  # the rungs / brackets / bands it implies; [] for other pruners
     notes: list[str] = field(default_factory=list)  # settings read but ignored, rungs never reached, ...
-
-
-def _section(value: Any, name: str, where: Where) -> Mapping[str, Any] | None:
-    if value is None or (isinstance(value, Mapping) and not value):
-        return None
-    if not isinstance(value, Mapping):
-        raise where.error(f"expected a mapping such as {{type: ...}}, found {type(value).__name__}", name)
-    return value
-
-
-def _pick(given: dict[str, Mapping[str, Any]], strategy: str, where: Where) -> str:
-    """The one section that sets early stopping. `hyperopt:` sections set both `optuna_pruner` (→ pruner) and
-    `asha_*` (→ scheduler), and its strategy word says which applies: combined and asha stop trials with ASHA,
-    optuna with the Optuna pruner. Any other pair is a contradiction the user must settle."""
-    names = list(given)
-    if len(names) == 1:
-        return names[0]
-    family = word(strategy)
-    if set(names) == {"pruner", "scheduler"}:
-        if family in ("combined", "asha"):
-            return "scheduler"
-        if family == "optuna":
-            return "pruner"
-    hint = ""
-    if "early_terminate" not in names:
-        hint = " (or strategy: combined or asha for the scheduler, optuna for the pruner)"
-    raise where.error(f"{' and '.join(names)} both set early stopping; keep one{hint}", names[1])
 
 
 def build(
@@ -82,15 +56,15 @@ def build(
     """
     where = Where(file, origins)
     sections = {"pruner": pruner, "scheduler": scheduler, "early_terminate": early_terminate}
-    given = {name: s for name, value in sections.items() if (s := _section(value, name, where)) is not None}
+    stopping = check(EarlyStopping, sections, where, "", strategy=strategy)
+    given, source = stopping.given, stopping.source
     notes: list[str] = []
-    if not given:
+    if source is None:
         built = _build.from_strategy(strategy, max_steps=max_steps, where=where)
         if built is None:
             return Pruning(optuna.pruners.NopPruner(), "none", "default", "none: no early stopping configured")
         source = f"strategy {word(strategy)}"
         return Pruning(built.pruner, built.name, source, built.description, built.rungs, built.notes)
-    source = _pick(given, strategy, where)
     if len(given) > 1:
         ignored = next(name for name in given if name != source)
         notes.append(f"{where.key(ignored)} is ignored: strategy {strategy} stops trials with the {source}")
@@ -105,7 +79,7 @@ def build(
 
 
 def _from_wandb(section: Mapping[str, Any], max_steps: int | None, where: Where) -> Built:
-    config = _wandb.parse(section, where)
+    config = check(EarlyTerminate, section, where, "early_terminate")
     pruner = WandbHyperbandPruner(config.bands, config.eta, config.strict)
     eta = num(config.eta)
     shown = [b for b in config.bands if max_steps is None or b <= max_steps]

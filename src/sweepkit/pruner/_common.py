@@ -1,12 +1,11 @@
-"""Small helpers shared by the pruner builders: checked option values, did-you-mean errors, number wording."""
+"""Small helpers shared by the pruner builders: where an option was written, number wording."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from sweepkit.errors import SpecError, did_you_mean
+from sweepkit.errors import SpecError
 
 
 class Where:
@@ -25,46 +24,6 @@ class Where:
 
     def error(self, message: str, path: str) -> SpecError:
         return SpecError(message, file=self.file, key=self.key(path))
-
-
-def unknown_option(option: str, section: str, accepted: Iterable[str], what: str, where: Where) -> SpecError:
-    accepted = list(accepted)
-    hint = did_you_mean(option, accepted) or (f"; {what} accepts: {', '.join(accepted)}" if accepted else "")
-    return where.error(f'unknown option "{option}" for {what}{hint}', f"{section}.{option}")
-
-
-def integer(value: Any, path: str, where: Where, *, minimum: int) -> int:
-    """An integer option. YAML's `true` is not a count, and `10.0` is accepted as 10 (JSON writers emit it)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise where.error(f"expected an integer, found {_found(value)}", path)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise where.error(f"expected an integer, found {value:g}", path)
-        value = int(value)
-    if value < minimum:
-        raise where.error(f"must be at least {minimum}, got {value}", path)
-    return value
-
-
-def number(value: Any, path: str, where: Where, *, minimum: float | None = None, maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise where.error(f"expected a number, found {_found(value)}", path)
-    value = float(value)
-    if minimum is not None and value < minimum:
-        raise where.error(f"must be at least {minimum:g}, got {value:g}", path)
-    if maximum is not None and value > maximum:
-        raise where.error(f"must be at most {maximum:g}, got {value:g}", path)
-    return value
-
-
-def _found(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float | str):
-        return repr(value)
-    return f"a {type(value).__name__}"
 
 
 def word(value: Any) -> str:

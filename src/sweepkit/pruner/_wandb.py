@@ -9,20 +9,16 @@ file; repository HEAD b1dfc5f95e7fa179519718e92371d1423c116893), and the default
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from sweepkit.pruner._common import Where, did_you_mean, integer, number
-
 # W&B fills `min_iter` bands for 100 rounds (`for i in range(100)`); kept, though only the first few matter.
 WANDB_MIN_ITER_BANDS = 100
-KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 
 
 @dataclass(frozen=True)
@@ -111,16 +107,6 @@ class WandbHyperbandPruner(BasePruner):
         return decision is not None and decision.stop
 
 
-@dataclass(frozen=True)
-class WandbConfig:
-    bands: list[int]
-    eta: float
-    strict: bool
-    notes: list[str]
-    from_max_iter: bool
-    min_iter: int | None
-
-
 def bands_from(min_iter: int | None, max_iter: int | None, s: int | None, eta: float) -> list[int]:
     """W&B's bands, computed as `hyperband_stop_runs` does (max_iter wins when both are given)."""
     bands: list[int] = []
@@ -138,54 +124,3 @@ def bands_from(min_iter: int | None, max_iter: int | None, s: int | None, eta: f
         bands.append(int(band))
         band *= eta
     return bands
-
-
-def parse(section: Mapping[str, Any], where: Where) -> WandbConfig:
-    """Check an `early_terminate` section the way W&B's schema does, plus what W&B would crash or loop on."""
-    for key in section:
-        if key not in KEYS:
-            raise where.error(
-                f'unknown key "{key}" in early_terminate{did_you_mean(str(key), KEYS)}; '
-                f"W&B's hyperband takes {', '.join(KEYS)}",
-                f"early_terminate.{key}",
-            )
-    kind = section.get("type")
-    if kind is None:
-        raise where.error("early_terminate needs a type: hyperband (W&B's only kind)", "early_terminate")
-    if str(kind).strip().lower() != "hyperband":
-        raise where.error(
-            f'unknown early_terminate type "{kind}"{did_you_mean(str(kind).lower(), ["hyperband"])}; '
-            "W&B's only kind is hyperband",
-            "early_terminate.type",
-        )
-    notes: list[str] = []
-    eta = number(section.get("eta", 3), "early_terminate.eta", where)
-    if eta <= 1:
-        raise where.error(f"eta must be more than 1 (W&B keeps the best 1/eta), got {eta:g}", "early_terminate.eta")
-    strict = section.get("strict", True)
-    if not isinstance(strict, bool):
-        raise where.error(f"expected true or false, found {strict!r}", "early_terminate.strict")
-    min_iter = max_iter = s = None
-    if section.get("min_iter") is not None:
-        min_iter = integer(section["min_iter"], "early_terminate.min_iter", where, minimum=1)
-    if section.get("max_iter") is not None:
-        max_iter = integer(section["max_iter"], "early_terminate.max_iter", where, minimum=1)
-    if section.get("s") is not None:
-        s = integer(section["s"], "early_terminate.s", where, minimum=1)
-    if min_iter is None and max_iter is None:
-        raise where.error("W&B's hyperband needs min_iter, or max_iter and s", "early_terminate")
-    if min_iter is not None and max_iter is not None:
-        if min_iter > max_iter:
-            raise where.error(f"min_iter {min_iter} is more than max_iter {max_iter}", "early_terminate.min_iter")
-        notes.append(f"early_terminate.min_iter {min_iter} is ignored: W&B uses max_iter and s when both are given")
-    if max_iter is not None and s is None:
-        raise where.error("max_iter needs s, the number of bands below it (W&B's schema)", "early_terminate.s")
-    if max_iter is None and s is not None:
-        notes.append(f"early_terminate.s {s} is ignored with min_iter, as W&B does: bands are min_iter·eta^k")
-    bands = bands_from(min_iter, max_iter, s, eta)
-    if not bands:
-        raise where.error(
-            f"max_iter {max_iter} / eta {eta:g} is below 1: no band to stop runs at; raise max_iter, or lower eta",
-            "early_terminate.max_iter",
-        )
-    return WandbConfig(bands, eta, strict, notes, max_iter is not None, min_iter)

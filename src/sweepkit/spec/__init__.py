@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sweepkit.errors import SpecError, did_you_mean
+from sweepkit._validation import validation_error
+from sweepkit.errors import SpecError
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
-from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
+from sweepkit.spec._layout import FAMILIES, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import (
-    PLAIN,
     STRATEGIES,
     BudgetSpec,
     CheckpointsSpec,
@@ -355,41 +355,9 @@ def _origin(path: str, origins: Mapping[str, str]) -> str:
     return path
 
 
-# pydantic's wording where it names its own classes ("a valid dictionary or instance of BudgetSpec").
-_PLAIN_MESSAGES = {
-    "model_type": "expected a mapping of keys",
-    "model_attributes_type": "expected a mapping of keys",
-    "dict_type": "expected a mapping",
-    "list_type": "expected a list",
-}
-
-
 def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
     """The first pydantic error as one SpecError, at the key path the user wrote."""
-    err = exc.errors()[0]
-    loc = [str(part) for part in err["loc"] if part != "[key]"]  # "[key]": pydantic's mark for a dict's key
-    key = _origin(".".join(loc), origins)
-    if err["type"] == "extra_forbidden":
-        model: Any = SpecModel
-        for part in loc[:-1]:
-            model = model.model_fields[part].annotation
-            # `ResourcesSpec | None`: the section's model is the union's member that has fields
-            model = next((m for m in getattr(model, "__args__", ()) if hasattr(m, "model_fields")), model)
-        options = list(getattr(model, "model_fields", {}))
-        if len(loc) == 1:
-            options += list(ALIASES) + sorted(IGNORED)
-        parent = key.rpartition(".")[0]
-        where = f"in {parent}" if parent else "at the top of the file"
-        hint = did_you_mean(loc[-1], options)
-        return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=key)
-    message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    got = err.get("input")
-    says_what = "got " in message or "found " in message or err["type"] == PLAIN
-    if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
-        message += f" (got {got!r:.60})"
-    return SpecError(message, file=file, key=key)
+    return validation_error(exc, SpecModel, file=file, key=lambda path: _origin(path, origins))
 
 
 def _section(value: Any) -> Any:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
+from sweepkit._validation import PLAIN as PLAIN  # noqa: PLC0414 - here too, where the spec's validators look
+from sweepkit._validation import plain as _plain
 from sweepkit.errors import did_you_mean
-from sweepkit.spec._layout import STRATEGY_ALIASES
+from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES
 from sweepkit.spec._names import label_problem
 from sweepkit.spec._units import parse_duration
 
 STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
-PLAIN = "sweepkit"  # the error type of a message that is whole as written (no "(got ...)" added to it)
-
-
-def _plain(message: str) -> PydanticCustomError:
-    """A validator's error shown exactly as written: the value is named in it already."""
-    return PydanticCustomError(PLAIN, "{message}", {"message": message})
 
 
 class _Section(BaseModel):
@@ -337,6 +332,8 @@ class NotifySpec(_Section):
 
 class SpecModel(_Section):
     """The sweep file in the native shape (`_layout` lays every dialect out so), every section typed."""
+
+    other_keys: ClassVar[tuple[str, ...]] = (*ALIASES, *sorted(IGNORED))  # an unknown key's did-you-mean
 
     name: str | None = Field(default=None, min_length=1)  # a label (any text): `_names` makes the store's name
     description: str | None = None

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
-import inspect
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from pydantic import ValidationError
 
-from sweepkit.errors import SpecError, did_you_mean
+from sweepkit._validation import validation_error
+from sweepkit.errors import SpecError
 from sweepkit.space import Choice, SearchSpace
+from sweepkit.strategy._options import options_model
 
 # GP fits slow down cubically with trials and suit few, mostly continuous dimensions.
 GP_MAX_TRIALS = 300
@@ -129,38 +130,6 @@ def _check_grid(space: SearchSpace, file: str | None) -> None:
         )
 
 
-# Options Optuna takes as counts or sizes; it checks none of them until its model first runs (after
-# n_startup_trials), so `n_ei_candidates: 0` would fail the sweep's 11th trial. The least each may be.
-_AT_LEAST = {"n_ei_candidates": 1, "n_startup_trials": 0, "popsize": 1, "prior_weight": 1e-12, "sigma0": 1e-12}
-# Annotation words of options that take Python objects (functions, samplers, trials): not writable in a file.
-_OBJECTS = ("Callable", "Sampler", "FrozenTrial")
-
-
-def _option_problem(key: str, value: Any, annotation: Any) -> str | None:
-    """Why a file's option value can't work, from the sampler's own annotation (Optuna's are strings)."""
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    if any(word in text for word in _OBJECTS):
-        return f"takes a Python object ({text}), which a sweep file can't give: set it from Python, or leave it out"
-    if value is None:
-        return None if "None" in text else "can't be null"
-    base = text.replace(" | None", "").strip()
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    kinds = {"bool": isinstance(value, bool), "int": number and isinstance(value, int), "float": number}
-    kinds["str"] = isinstance(value, str)
-    if base in kinds and not kinds[base]:
-        return (
-            f"expected {'a whole number' if base == 'int' else 'a number' if base == 'float' else base}, got {value!r}"
-        )
-    if number and not math.isfinite(value):
-        return f"expected a finite number, got {value!r}"
-    least = _AT_LEAST.get(key)
-    if least is not None and number and value < least:
-        return (
-            f"must be at least {least:g}, got {value!r}" if least >= 1 or least == 0 else f"must be > 0, got {value!r}"
-        )
-    return None
-
-
 def build(
     name: str,
     space: SearchSpace,
@@ -203,15 +172,11 @@ def build(
         if objectives > 1:  # group needs the multivariate TPE, which Optuna leaves off for several objectives
             options.setdefault("multivariate", True)
     cls = _SAMPLERS[name]
-    signature = inspect.signature(cls).parameters
-    accepted = [p for p in signature if p != "seed"]
-    for key, value in options.items():
-        if key not in accepted:
-            hint = did_you_mean(key, accepted) or f"; {name} accepts: {', '.join(accepted) or 'no options'}"
-            raise SpecError(f'unknown option "{key}" for strategy {name}{hint}', file=file, key=f"strategy.{key}")
-        problem = _option_problem(key, value, signature[key].annotation)
-        if problem:
-            raise SpecError(f"strategy {name}: {key} {problem}", file=file, key=f"strategy.{key}")
+    model = options_model(name, cls)
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        raise validation_error(exc, model, file=file, key=str, prefix="strategy") from None
     try:
         with warnings.catch_warnings():
             # `group` and friends are marked experimental in Optuna; the user chose them knowingly.
