@@ -18,7 +18,6 @@ from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
 from sweepkit.spec._layout import ALIASES, FAMILIES, IGNORED, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import (
-    PLAIN,
     STRATEGIES,
     BudgetSpec,
     CheckpointsSpec,
@@ -35,6 +34,7 @@ from sweepkit.spec._model import (
 from sweepkit.spec._names import folder_name, label_problem
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
+from sweepkit.spec._pydantic import error_loc, error_message
 from sweepkit.spec._units import format_duration, parse_duration
 
 _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
@@ -355,19 +355,10 @@ def _origin(path: str, origins: Mapping[str, str]) -> str:
     return path
 
 
-# pydantic's wording where it names its own classes ("a valid dictionary or instance of BudgetSpec").
-_PLAIN_MESSAGES = {
-    "model_type": "expected a mapping of keys",
-    "model_attributes_type": "expected a mapping of keys",
-    "dict_type": "expected a mapping",
-    "list_type": "expected a list",
-}
-
-
 def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
     """The first pydantic error as one SpecError, at the key path the user wrote."""
     err = exc.errors()[0]
-    loc = [str(part) for part in err["loc"] if part != "[key]"]  # "[key]": pydantic's mark for a dict's key
+    loc = [str(part) for part in error_loc(err)]
     key = _origin(".".join(loc), origins)
     if err["type"] == "extra_forbidden":
         model: Any = SpecModel
@@ -382,14 +373,7 @@ def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: st
         where = f"in {parent}" if parent else "at the top of the file"
         hint = did_you_mean(loc[-1], options)
         return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=key)
-    message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    got = err.get("input")
-    says_what = "got " in message or "found " in message or err["type"] == PLAIN
-    if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
-        message += f" (got {got!r:.60})"
-    return SpecError(message, file=file, key=key)
+    return SpecError(error_message(err), file=file, key=key)
 
 
 def _section(value: Any) -> Any:

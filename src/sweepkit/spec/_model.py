@@ -5,20 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from sweepkit.errors import did_you_mean
 from sweepkit.spec._layout import STRATEGY_ALIASES
 from sweepkit.spec._names import label_problem
+from sweepkit.spec._pydantic import plain as _plain
 from sweepkit.spec._units import parse_duration
 
 STRATEGIES = ("auto", "random", "grid", "tpe", "gp", "cmaes", "qmc", "nsga2", "bayes")
-PLAIN = "sweepkit"  # the error type of a message that is whole as written (no "(got ...)" added to it)
-
-
-def _plain(message: str) -> PydanticCustomError:
-    """A validator's error shown exactly as written: the value is named in it already."""
-    return PydanticCustomError(PLAIN, "{message}", {"message": message})
 
 
 class _Section(BaseModel):
