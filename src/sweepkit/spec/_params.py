@@ -508,7 +508,8 @@ class _Entry(BaseModel):
     holds what no single field can show, in the spellings the user wrote. The validation context carries
     `kind` (the distribution), `what` (how messages name it) and `inferred` (the marker to suggest)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a family's schema is built the first time an entry of it is read (a file uses a few)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     needs: ClassVar[str] = ""  # what a missing key's message says the family needs; "" lists its required keys
     when: Any = None  # compiled once every parameter name is known (`_condition`)
@@ -656,7 +657,8 @@ class _WandbLogExponents(_WandbUniform):
 
 
 class _WandbQLogExponents(_WandbUniform):
-    """`q_log_uniform`: exponents too (its bounds may meet after exp(): the quantized value is still one)."""
+    """`q_log_uniform`: exponents too; bounds that meet after exp() still quantize to a value, so no range check
+    beyond min < max."""
 
     q: Positive = 1.0
 
@@ -737,6 +739,10 @@ _LOG_TYPES = ("loguniform", "log_uniform", "qloguniform", "logint", "loguniform_
 class _Optuna(_Entry):
     type: Any = None
 
+    def log(self, kind: str) -> bool:
+        """On a log scale: by its type, or by `log: true` where the type takes it."""
+        return kind in _LOG_TYPES or bool(getattr(self, "log_", False))
+
 
 class _OptunaConstant(_Optuna):
     needs = "a value"
@@ -762,9 +768,6 @@ class _OptunaRange(_Optuna):
 
     low: Number = _low()
     high: Number = _high()
-
-    def log(self, kind: str) -> bool:
-        return kind in _LOG_TYPES or bool(getattr(self, "log_", False))
 
     def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
         _range(self.low, self.high, spelled("low"), spelled("high"), allow_equal=False)
@@ -797,9 +800,6 @@ class _OptunaIntRange(_Optuna):
 
     low: Integer = _low()
     high: Integer = _high()
-
-    def log(self, kind: str) -> bool:
-        return kind in _LOG_TYPES or bool(getattr(self, "log_", False))
 
     def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
         kind, low_field, high_field = context["kind"], spelled("low"), spelled("high")
