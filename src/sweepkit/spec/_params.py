@@ -16,6 +16,8 @@ Ray's `randint` excludes its upper bound, NNI's `quniform` clips, ...). Every pr
 
 The parse runs in two passes: first the structure is flattened to one leaf per parameter (that fixes every
 name, nested ones included), then each leaf is built, so `when`/`expr` may name parameters declared later.
+A mapping leaf is read by the pydantic model of its family (`_WANDB`, `_OPTUNA`, `_NNI`, `_Derived`): the
+model declares the keys it takes, their types and bounds, as the sweep file's sections do (spec/_model.py).
 """
 
 from __future__ import annotations
