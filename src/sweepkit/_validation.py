@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from sweepkit.errors import SpecError, did_you_mean
 
@@ -30,6 +30,25 @@ _PLAIN_MESSAGES = {
 }
 
 
+def error_loc(err: ErrorDetails) -> list[str | int]:
+    """Where an error is, below the validated model: pydantic's loc, plus the key a model validator named."""
+    loc: list[str | int] = [part for part in err["loc"] if part != "[key]"]  # "[key]": a dict key's mark
+    at = (err.get("ctx") or {}).get("at")
+    return [*loc, at] if at is not None else loc
+
+
+def error_message(err: ErrorDetails) -> str:
+    """The message users see: a validator's own as written, pydantic's with the value it got."""
+    message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    got = err.get("input")
+    says_what = "got " in message or "found " in message or err["type"] == PLAIN
+    if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
+        message += f" (got {got!r:.60})"
+    return message
+
+
 def _owner(model: type[BaseModel], loc: list[str]) -> Any:
     """The model whose field `loc` names (`ResourcesSpec | None`: the union's member that has fields)."""
     owner: Any = model
@@ -48,10 +67,7 @@ def validation_error(
     owning model's `unknown_key(name)` where it has one, else `unknown key "x" in <section>` with a did-you-mean
     over its fields (and its `other_keys`)."""
     err = exc.errors()[0]
-    loc = [str(part) for part in err["loc"] if part != "[key]"]  # "[key]": pydantic's mark for a dict's key
-    at = (err.get("ctx") or {}).get("at")
-    if at is not None:
-        loc.append(str(at))
+    loc = [str(part) for part in error_loc(err)]
     path = key(".".join(part for part in (prefix, *loc) if part))
     if err["type"] == "extra_forbidden":
         owner = _owner(model, loc[:-1])
@@ -62,11 +78,4 @@ def validation_error(
         where = f"in {parent}" if parent else "at the top of the file"
         hint = did_you_mean(loc[-1], options)
         return SpecError(f'unknown key "{loc[-1]}" {where}{hint}', file=file, key=path)
-    message = _PLAIN_MESSAGES.get(err["type"], err["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    got = err.get("input")
-    says_what = "got " in message or "found " in message or err["type"] == PLAIN
-    if err["type"] != "missing" and not isinstance(got, dict | list) and not says_what:
-        message += f" (got {got!r:.60})"
-    return SpecError(message, file=file, key=path)
+    return SpecError(error_message(err), file=file, key=path)

@@ -693,6 +693,13 @@ def test_custom_section_key() -> None:
         ({"x": {"_type": "uniform", "_value": [0]}}, "parameters.x._value", "takes [low, high]"),
         ({"x": {"_type": "uniform", "_value": [0, "hi"]}}, "parameters.x._value[1]", "expected a number"),
         ({"x": {"type": "float", "low": 0, "high": 1, "log": "yes"}}, "parameters.x.log", "true or false"),
+        # a key written as null is a value of the wrong type, not a key left out
+        ({"x": {"type": "float", "low": 0, "high": 1, "step": None}}, "parameters.x.step", "found null"),
+        (
+            {"x": {"distribution": "categorical", "values": [1, 2], "probabilities": None}},
+            "parameters.x.probabilities",
+            "expected a list of probabilities, found null",
+        ),
         ({"x": {"when": 3, "value": 1}}, "parameters.x.when", "expected an expression"),
         ({"x": {1: 2}}, "parameters.x.1", "keys must be strings"),
         ({"x": {1, 2}}, "parameters.x", "found a set"),

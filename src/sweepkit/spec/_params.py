@@ -16,16 +16,33 @@ Ray's `randint` excludes its upper bound, NNI's `quniform` clips, ...). Every pr
 
 The parse runs in two passes: first the structure is flattened to one leaf per parameter (that fixes every
 name, nested ones included), then each leaf is built, so `when`/`expr` may name parameters declared later.
+A mapping leaf is read by the pydantic model of its family (`_WANDB`, `_OPTUNA`, `_NNI`, `_Derived`): the
+model declares the keys it takes, their types and bounds, as the sweep file's sections do (spec/_model.py).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from sweepkit._validation import error_loc, error_message, plain
 from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Choice, Constant, Derived, Float, Int, Parameter, Quantile, Quantized
@@ -34,33 +51,12 @@ __all__ = ["AllOf", "ChoiceIs", "parse_parameter", "parse_parameters"]
 
 # Keys any parameter mapping may carry, whatever its dialect.
 _EXTRAS = ("when", "description", "desc")
+# The key that names the distribution, in each dialect (W&B, Optuna/Ray, NNI).
+_MARKERS = ("distribution", "type", "_type")
 # Probabilities of a weighted choice must sum to 1 within this.
 _PROB_TOLERANCE = 1e-6
-_MISSING: Any = object()
 
-# -- W&B: distribution → (required keys, optional keys). Defaults (mu 0, sigma 1, a 1, b 1, q 1.0) are the
-# ones W&B's schema.json fills in; `categorical` also takes `probabilities` (W&B itself wants
-# `categorical_w_probabilities` for that, which we accept too).
-_WANDB: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "constant": (("value",), ()),
-    "categorical": (("values",), ("probabilities",)),
-    "categorical_w_probabilities": (("values", "probabilities"), ()),
-    "int_uniform": (("min", "max"), ()),
-    "uniform": (("min", "max"), ()),
-    "q_uniform": (("min", "max"), ("q",)),
-    "log_uniform": (("min", "max"), ()),
-    "log_uniform_values": (("min", "max"), ()),
-    "q_log_uniform": (("min", "max"), ("q",)),
-    "q_log_uniform_values": (("min", "max"), ("q",)),
-    "inv_log_uniform": (("min", "max"), ()),
-    "inv_log_uniform_values": (("min", "max"), ()),
-    "normal": ((), ("mu", "sigma")),
-    "q_normal": ((), ("mu", "sigma", "q")),
-    "log_normal": ((), ("mu", "sigma")),
-    "q_log_normal": ((), ("mu", "sigma", "q")),
-    "beta": ((), ("a", "b")),
-    "q_beta": ((), ("a", "b", "q")),
-}
+# Keys that mark a W&B entry when no marker names its distribution.
 _WANDB_KEYS = ("distribution", "min", "max", "values", "value", "probabilities", "q", "mu", "sigma", "a", "b")
 # Other tools' names for W&B distributions, for a better hint than difflib's.
 _WANDB_HINTS = {
@@ -78,49 +74,7 @@ _WANDB_HINTS = {
     "qlognormal": 'W&B spells it "q_log_normal"',
 }
 
-# -- Optuna / Ray Tune / hyperopt: type → canonical keys it takes. Bound aliases are expanded below.
-_OPTUNA: dict[str, tuple[str, ...]] = {
-    "uniform": ("low", "high"),
-    "float": ("low", "high", "log", "step"),
-    "loguniform": ("low", "high"),
-    "log_uniform": ("low", "high"),
-    "int": ("low", "high", "step", "log"),
-    "logint": ("low", "high"),
-    "loguniform_int": ("low", "high"),
-    "randint": ("low", "high"),
-    "lograndint": ("low", "high"),
-    "choice": ("choices",),
-    "categorical": ("choices",),
-    "quniform": ("low", "high", "q"),
-    "qloguniform": ("low", "high", "q"),
-    "normal": ("mu", "sigma"),
-    "randn": ("mu", "sigma"),
-    "const": ("value",),
-    "constant": ("value",),
-}
-_ALIASES = {
-    "low": ("low", "min", "lower"),
-    "high": ("high", "max", "upper"),
-    "choices": ("choices", "values"),
-    "mu": ("mu", "mean"),
-    "sigma": ("sigma", "sd"),
-}
 _OPTUNA_ONLY_KEYS = ("low", "high", "lower", "upper", "choices", "step", "log", "mean", "sd")
-_INT_TYPES = ("int", "logint", "loguniform_int", "randint", "lograndint")
-
-# -- NNI: _type → the shape of its `_value` list (`choice` takes the options themselves).
-_NNI: dict[str, tuple[str, ...]] = {
-    "choice": (),
-    "randint": ("lower", "upper"),
-    "uniform": ("low", "high"),
-    "quniform": ("low", "high", "q"),
-    "loguniform": ("low", "high"),
-    "qloguniform": ("low", "high", "q"),
-    "normal": ("mu", "sigma"),
-    "qnormal": ("mu", "sigma", "q"),
-    "lognormal": ("mu", "sigma"),
-    "qlognormal": ("mu", "sigma", "q"),
-}
 
 _ALL_KEYS = frozenset((*_EXTRAS, "expr", "type", "_type", "_value", "parameters", *_WANDB_KEYS, *_OPTUNA_ONLY_KEYS))
 
@@ -225,39 +179,6 @@ def _what(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return f"a {type(value).__name__}"
-
-
-def _number(ctx: _Ctx, value: Any, key: str) -> int | float:
-    """A finite number; numeric strings count, since PyYAML reads `1e-5` (no dot) as a string."""
-    found = value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise ctx.error(f"expected a number, found {_what(found)}", key) from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ctx.error(f"expected a number, found {_what(found)}", key)
-    value = int(value) if isinstance(value, numbers.Integral) else float(value)
-    try:
-        as_float = float(value)
-    except OverflowError:
-        raise ctx.error(f"the number {found!r:.40} is too large", key) from None
-    if not math.isfinite(as_float):
-        raise ctx.error(f"expected a finite number, found {_what(found)}", key)
-    return value
-
-
-def _integer(ctx: _Ctx, value: Any, key: str) -> int:
-    number = _number(ctx, value, key)
-    if isinstance(number, float):
-        if not number.is_integer():
-            raise ctx.error(f"expected a whole number, found {_what(value)}", key)
-        return int(number)
-    return number
 
 
 def _int_like(value: Any) -> bool:
@@ -470,123 +391,560 @@ def _build_leaf(ctx: _Ctx, leaf: _Leaf) -> Parameter:
     raise ctx.error(f"expected a mapping, a list of values or a single value, found {_what(raw)}", leaf.key)
 
 
-class _Fields:
-    """One parameter mapping being read: typed access to its fields, each error at that field's key path."""
+# --------------------------------------------------------------------------------------------------------
+# Entry models: what each family of mapping may hold, checked where it is declared
 
-    def __init__(self, ctx: _Ctx, leaf: _Leaf) -> None:
-        self.ctx = ctx
-        self.raw: Mapping[str, Any] = leaf.raw
-        self.key = leaf.key
-        self.name = leaf.name
 
-    def path(self, field: str) -> str:
-        return _join(self.key, field)
+def _to_number(value: Any) -> int | float:
+    """A finite number; numeric strings count, since PyYAML reads `1e-5` (no dot) as a string."""
+    found = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise plain(f"expected a number, found {_what(found)}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise plain(f"expected a number, found {_what(found)}")
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise plain(f"the number {found!r:.40} is too large") from None
+    if not math.isfinite(as_float):
+        raise plain(f"expected a finite number, found {_what(found)}")
+    return value
 
-    def fail(self, message: str, field: str | None = None) -> SpecError:
-        return self.ctx.error(message, self.path(field) if field else self.key)
 
-    def only(self, allowed: Iterable[str], what: str, *, inferred: str | None = None) -> None:
-        """Refuse keys outside `allowed`: the ones no dialect knows with a did-you-mean."""
-        allowed = (*allowed, *_EXTRAS)
-        for field in self.raw:
+def _to_integer(value: Any) -> int:
+    number = _to_number(value)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise plain(f"expected a whole number, found {_what(value)}")
+        return int(number)
+    return number
+
+
+def _to_flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise plain(f"expected true or false, found {_what(value)}")
+    return value
+
+
+def _to_values(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise plain(f"expected a list of values, found {_what(value)}")
+    if not value:
+        raise plain("the list of values is empty: give at least one")
+    return tuple(value)
+
+
+def _to_probability_list(value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise plain(f"expected a list of probabilities, found {_what(value)}")
+    return value
+
+
+def _not_negative(value: int | float) -> float:
+    if value < 0:
+        raise plain(f"a probability cannot be negative, found {float(value)!r}")
+    return float(value)
+
+
+def _positive(value: int | float, info: ValidationInfo) -> int | float:
+    if value <= 0:
+        raise plain(f"{info.field_name} must be > 0, found {value!r}")
+    return value
+
+
+Number = Annotated[int | float, PlainValidator(_to_number)]
+Integer = Annotated[int, PlainValidator(_to_integer)]
+Positive = Annotated[int | float, PlainValidator(_to_number), AfterValidator(_positive)]
+PositiveInteger = Annotated[int, PlainValidator(_to_integer), AfterValidator(_positive)]
+Flag = Annotated[bool, PlainValidator(_to_flag)]
+Values = Annotated[tuple[Any, ...], PlainValidator(_to_values)]
+Probabilities = Annotated[
+    tuple[Annotated[float, PlainValidator(_to_number), AfterValidator(_not_negative)], ...],
+    BeforeValidator(_to_probability_list),
+]
+
+
+def _range(low: float, high: float, low_field: str, high_field: str, *, allow_equal: bool) -> None:
+    if low > high:
+        raise plain(f"{high_field} ({high!r}) is less than {low_field} ({low!r})", at=high_field)
+    if low == high and not allow_equal:
+        raise plain(
+            f"{low_field} and {high_field} are both {low!r}: the range is empty (for a fixed value, use a constant)",
+            at=high_field,
+        )
+
+
+def _log_low(low: float, low_field: str) -> None:
+    if low <= 0:
+        raise plain(f"a log scale needs {low_field} > 0, found {low!r}", at=low_field)
+
+
+def _exp(exponent: float, field: str) -> float:
+    """W&B's `log_uniform` family takes natural-log exponents: e ** exponent must stay a usable float."""
+    try:
+        value = math.exp(exponent)
+    except OverflowError:
+        value = math.inf
+    if value == 0.0 or not math.isfinite(value):
+        raise plain(
+            f"{field} is a natural-log exponent here and exp({exponent!r}) is out of range "
+            '(for bounds given as values, use the "_values" form of the distribution)',
+            at=field,
+        )
+    return value
+
+
+_Spelled = Callable[[str], str]  # a field's name → the spelling the entry wrote it with (`low` → `min`)
+
+
+class _Entry(BaseModel):
+    """One parameter mapping of one family. Its fields (and their aliases) are the keys it takes; `_check`
+    holds what no single field can show, in the spellings the user wrote. The validation context carries
+    `kind` (the distribution), `what` (how messages name it) and `inferred` (the marker to suggest)."""
+
+    # defer_build: a family's schema is built the first time an entry of it is read (a file uses a few)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    needs: ClassVar[str] = ""  # what a missing key's message says the family needs; "" lists its required keys
+    when: Any = None  # compiled once every parameter name is known (`_condition`)
+    description: Any = None
+    desc: Any = None
+
+    @classmethod
+    def spellings(cls, name: str) -> tuple[str, ...]:
+        field = cls.model_fields[name]
+        if isinstance(field.validation_alias, AliasChoices):
+            return tuple(str(choice) for choice in field.validation_alias.choices)
+        return (field.alias or name,)
+
+    @classmethod
+    def required(cls) -> list[str]:
+        return [cls.spellings(name)[0] for name, field in cls.model_fields.items() if field.is_required()]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole(cls, raw: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        context: Mapping[str, Any] = info.context or {}
+        cls._keys(raw, context)
+        entry = handler(raw)
+
+        def spelled(name: str) -> str:
+            return next((s for s in cls.spellings(name) if s in raw), name)
+
+        entry._check(spelled, context)
+        return entry
+
+    @classmethod
+    def _keys(cls, raw: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+        """Refuse keys the family doesn't take (those no dialect knows with a did-you-mean), and a field
+        written in two spellings."""
+        allowed = [spelling for name in cls.model_fields for spelling in cls.spellings(name)]
+        for field in raw:
             if field in allowed:
                 continue
             if field in _ALL_KEYS:
-                takes = ", ".join(f for f in allowed if f not in (*_EXTRAS, "distribution", "type", "_type"))
+                takes = ", ".join(f for f in allowed if f not in (*_EXTRAS, *_MARKERS))
+                inferred = context.get("inferred")
                 how = ", inferred from its keys" if inferred else ""
                 hint = f"; to use it, name the distribution (e.g. {inferred})" if inferred else ""
-                raise self.fail(f'key "{field}" does not apply to {what}{how} (it takes: {takes}){hint}', field)
-            raise self.fail(f'unknown key "{field}"{did_you_mean(field, allowed)}', str(field))
+                what = context.get("what")
+                raise plain(f'key "{field}" does not apply to {what}{how} (it takes: {takes}){hint}', at=field)
+            raise plain(f'unknown key "{field}"{did_you_mean(field, allowed)}', at=field)
+        for name in cls.model_fields:
+            present = [spelling for spelling in cls.spellings(name) if spelling in raw]
+            if len(present) > 1:
+                raise plain(f'"{present[0]}" and "{present[1]}" mean the same thing here: keep one', at=present[1])
 
-    def pick(self, canonical: str) -> str | None:
-        """Which spelling of a field is present (`low`, `min` or `lower`, ...); two at once is an error."""
-        present = [alias for alias in _ALIASES.get(canonical, (canonical,)) if alias in self.raw]
-        if len(present) > 1:
-            raise self.fail(f'"{present[0]}" and "{present[1]}" mean the same thing here: keep one', present[1])
-        return present[0] if present else None
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        """What no single field can show (a bound against the other, a sum): none for a plain family."""
 
-    def require(self, canonical: str, what: str) -> str:
-        field = self.pick(canonical)
-        if field is None:
-            raise self.fail(f'missing "{canonical}": {what}', canonical)
-        return field
 
-    def number(self, field: str, default: Any = _MISSING) -> Any:
-        if field not in self.raw:
-            return default
-        return _number(self.ctx, self.raw[field], self.path(field))
+class _Derived(_Entry):
+    """`expr:`, computed from other parameters; compiled once every name is known (`_from_mapping`)."""
 
-    def integer(self, field: str, default: Any = _MISSING) -> Any:
-        if field not in self.raw:
-            return default
-        return _integer(self.ctx, self.raw[field], self.path(field))
+    expr: Any
 
-    def positive(self, field: str, default: Any, what: str) -> Any:
-        value = self.number(field, default)
-        if value <= 0:
-            raise self.fail(f"{what} must be > 0, found {value!r}", field)
-        return value
+    @classmethod
+    def _keys(cls, raw: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+        for field in raw:
+            if field in _ALL_KEYS and field not in ("expr", *_EXTRAS):
+                raise plain(
+                    f'"expr" makes a derived parameter, computed from others: it cannot be combined with "{field}"',
+                    at=field,
+                )
+        super()._keys(raw, context)
 
-    def flag(self, field: str) -> bool:
-        if field not in self.raw:
-            return False
-        value = self.raw[field]
-        if not isinstance(value, bool):
-            raise self.fail(f"expected true or false, found {_what(value)}", field)
-        return value
 
-    def values(self, field: str) -> tuple[Any, ...]:
-        value = self.raw[field]
-        if not isinstance(value, list | tuple):
-            raise self.fail(f"expected a list of values, found {_what(value)}", field)
-        if not value:
-            raise self.fail("the list of values is empty: give at least one", field)
-        return tuple(value)
+# -- W&B: one model per distribution family (wandb/sweeps `config/schema.json`, its defaults included)
 
-    def probabilities(self, field: str, count: int) -> tuple[float, ...]:
-        value = self.raw[field]
-        if not isinstance(value, list | tuple):
-            raise self.fail(f"expected a list of probabilities, found {_what(value)}", field)
-        probs: list[float] = []
-        for i, item in enumerate(value):
-            p = float(_number(self.ctx, item, f"{self.path(field)}[{i}]"))
-            if p < 0:
-                raise self.ctx.error(f"a probability cannot be negative, found {p!r}", f"{self.path(field)}[{i}]")
-            probs.append(p)
-        if len(probs) != count:
-            raise self.fail(f"{len(probs)} probabilities for {count} values: give one per value", field)
+
+class _Wandb(_Entry):
+    distribution: Any = None
+
+
+class _WandbConstant(_Wandb):
+    value: Any
+
+
+class _WandbCategorical(_Wandb):
+    values: Values
+    probabilities: Probabilities = ()  # a key written is a list (`null` is no list): read `weights`
+
+    @property
+    def weights(self) -> tuple[float, ...] | None:
+        return self.probabilities if "probabilities" in self.model_fields_set else None
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        probs = self.weights
+        if probs is None:
+            return
+        if len(probs) != len(self.values):
+            raise plain(
+                f"{len(probs)} probabilities for {len(self.values)} values: give one per value", at="probabilities"
+            )
         total = math.fsum(probs)
         if abs(total - 1.0) > _PROB_TOLERANCE:
-            raise self.fail(f"the probabilities sum to {total:g}, not 1", field)
-        return tuple(probs)
+            raise plain(f"the probabilities sum to {total:g}, not 1", at="probabilities")
 
-    def range(self, low: float, high: float, low_field: str, high_field: str, *, allow_equal: bool) -> None:
-        if low > high:
-            raise self.fail(f"{high_field} ({high!r}) is less than {low_field} ({low!r})", high_field)
-        if low == high and not allow_equal:
-            raise self.fail(
-                f"{low_field} and {high_field} are both {low!r}: the range is empty "
-                "(for a fixed value, use a constant)",
-                high_field,
+
+class _WandbWeighted(_WandbCategorical):
+    probabilities: Probabilities
+
+
+class _WandbIntUniform(_Wandb):
+    min: Integer
+    max: Integer
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        _range(self.min, self.max, "min", "max", allow_equal=True)
+
+
+class _WandbUniform(_Wandb):
+    """`uniform` and the log forms: min < max, whatever the scale."""
+
+    min: Number
+    max: Number
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        _range(self.min, self.max, "min", "max", allow_equal=False)
+
+
+class _WandbQUniform(_WandbUniform):
+    q: Positive = 1.0  # W&B's default q is 1.0, a float
+
+
+class _WandbLogExponents(_WandbUniform):
+    """`log_uniform`, `inv_log_uniform`: min and max are natural-log exponents."""
+
+    def bounds(self, kind: str) -> tuple[float, float]:
+        low, high = float(self.min), float(self.max)
+        if kind.startswith("inv_"):  # value = exp(-U(min, max)): log-uniform on [exp(-max), exp(-min)]
+            inv_low = _exp(-high, "max")
+            return inv_low, _exp(-low, "min")
+        return _exp(low, "min"), _exp(high, "max")  # value = exp(U(min, max))
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        super()._check(spelled, context)
+        low, high = self.bounds(context["kind"])
+        if not low < high:  # distinct exponents can still meet after exp()
+            raise plain(f"the range [{low!r}, {high!r}] is empty", at="max")
+
+
+class _WandbQLogExponents(_WandbUniform):
+    """`q_log_uniform`: exponents too; bounds that meet after exp() still quantize to a value, so no range check
+    beyond min < max."""
+
+    q: Positive = 1.0
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        super()._check(spelled, context)
+        _exp(float(self.min), "min")
+        _exp(float(self.max), "max")
+
+
+class _WandbLogValues(_WandbUniform):
+    """The `_values` forms take the bounds themselves. inv_log_uniform_values is exp(-U(-log max, -log min)),
+    which is log-uniform on [min, max]: the same distribution as log_uniform_values."""
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        super()._check(spelled, context)
+        _log_low(self.min, "min")
+
+
+class _WandbQLogValues(_WandbLogValues):
+    q: Positive = 1.0
+
+
+class _WandbNormal(_Wandb):
+    mu: Number = 0.0
+    sigma: Positive = 1.0
+
+
+class _WandbQNormal(_WandbNormal):
+    q: Positive = 1.0
+
+
+class _WandbBeta(_Wandb):
+    a: Positive = 1
+    b: Positive = 1
+
+
+class _WandbQBeta(_WandbBeta):
+    q: Positive = 1.0
+
+
+_WANDB: dict[str, type[_Wandb]] = {
+    "constant": _WandbConstant,
+    # W&B itself wants `categorical_w_probabilities` for weights; `categorical` takes them too
+    "categorical": _WandbCategorical,
+    "categorical_w_probabilities": _WandbWeighted,
+    "int_uniform": _WandbIntUniform,
+    "uniform": _WandbUniform,
+    "q_uniform": _WandbQUniform,
+    "log_uniform": _WandbLogExponents,
+    "log_uniform_values": _WandbLogValues,
+    "q_log_uniform": _WandbQLogExponents,
+    "q_log_uniform_values": _WandbQLogValues,
+    "inv_log_uniform": _WandbLogExponents,
+    "inv_log_uniform_values": _WandbLogValues,
+    "normal": _WandbNormal,
+    "q_normal": _WandbQNormal,
+    "log_normal": _WandbNormal,
+    "q_log_normal": _WandbQNormal,
+    "beta": _WandbBeta,
+    "q_beta": _WandbQBeta,
+}
+
+
+# -- Optuna / Ray Tune / hyperopt: bounds under any of their tools' names
+
+
+def _low() -> Any:
+    return Field(validation_alias=AliasChoices("low", "min", "lower"))
+
+
+def _high() -> Any:
+    return Field(validation_alias=AliasChoices("high", "max", "upper"))
+
+
+_LOG_TYPES = ("loguniform", "log_uniform", "qloguniform", "logint", "loguniform_int", "lograndint")
+
+
+class _Optuna(_Entry):
+    type: Any = None
+
+    def log(self, kind: str) -> bool:
+        """On a log scale: by its type, or by `log: true` where the type takes it."""
+        return kind in _LOG_TYPES or bool(getattr(self, "log_", False))
+
+
+class _OptunaConstant(_Optuna):
+    needs = "a value"
+    value: Any
+
+
+class _OptunaChoice(_Optuna):
+    needs = "a list of choices"
+    choices: Values = Field(validation_alias=AliasChoices("choices", "values"))
+
+
+class _OptunaNormal(_Optuna):
+    mu: Number = Field(0.0, validation_alias=AliasChoices("mu", "mean"))
+    sigma: Number = Field(1.0, validation_alias=AliasChoices("sigma", "sd"))
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        if self.sigma <= 0:
+            raise plain(f"{spelled('sigma')} must be > 0, found {self.sigma!r}", at=spelled("sigma"))
+
+
+class _OptunaRange(_Optuna):
+    """`uniform`, `loguniform`, `log_uniform`: low < high, low > 0 on a log scale."""
+
+    low: Number = _low()
+    high: Number = _high()
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        _range(self.low, self.high, spelled("low"), spelled("high"), allow_equal=False)
+        if self.log(context["kind"]):
+            _log_low(self.low, spelled("low"))
+
+
+class _OptunaFloat(_OptunaRange):
+    log_: Flag = Field(False, alias="log")
+    step: Positive = 0.0  # a key written is a number > 0 (`null` is none): read `step_size`
+
+    @property
+    def step_size(self) -> float | None:
+        return float(self.step) if "step" in self.model_fields_set else None
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        super()._check(spelled, context)
+        if self.log_ and self.step_size is not None:
+            raise plain("a log scale cannot have a step", at="step")
+
+
+class _OptunaQuantized(_OptunaRange):
+    """`quniform`, `qloguniform` (hyperopt, Ray): q is required."""
+
+    q: Positive
+
+
+class _OptunaIntRange(_Optuna):
+    """`logint`, `loguniform_int`, `randint`, `lograndint`; Ray's randint and lograndint exclude `high`."""
+
+    low: Integer = _low()
+    high: Integer = _high()
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        kind, low_field, high_field = context["kind"], spelled("low"), spelled("high")
+        if kind in ("randint", "lograndint"):
+            if self.high <= self.low:
+                raise plain(
+                    f"{high_field} ({self.high}) must be greater than {low_field} ({self.low}): "
+                    f"{kind}'s upper bound is exclusive",
+                    at=high_field,
+                )
+        else:
+            _range(self.low, self.high, low_field, high_field, allow_equal=True)
+        if "step" in self.model_fields_set and self.log(kind):  # even `step: 1`: a log scale takes no step
+            raise plain("a log scale cannot have a step", at="step")
+        if self.log(kind):
+            _log_low(self.low, low_field)
+
+
+class _OptunaInt(_OptunaIntRange):
+    step: PositiveInteger = 1
+    log_: Flag = Field(False, alias="log")
+
+
+_OPTUNA: dict[str, type[_Optuna]] = {
+    "uniform": _OptunaRange,
+    "float": _OptunaFloat,
+    "loguniform": _OptunaRange,
+    "log_uniform": _OptunaRange,
+    "int": _OptunaInt,
+    "logint": _OptunaIntRange,
+    "loguniform_int": _OptunaIntRange,
+    "randint": _OptunaIntRange,
+    "lograndint": _OptunaIntRange,
+    "choice": _OptunaChoice,
+    "categorical": _OptunaChoice,
+    "quniform": _OptunaQuantized,
+    "qloguniform": _OptunaQuantized,
+    "normal": _OptunaNormal,
+    "randn": _OptunaNormal,
+    "const": _OptunaConstant,
+    "constant": _OptunaConstant,
+}
+
+
+# -- NNI: `_value` is a list whose shape depends on `_type` (`choice` takes the options themselves)
+
+
+_NNI_SHAPES: dict[str, tuple[str, ...]] = {
+    "randint": ("lower", "upper"),
+    "uniform": ("low", "high"),
+    "quniform": ("low", "high", "q"),
+    "loguniform": ("low", "high"),
+    "qloguniform": ("low", "high", "q"),
+    "normal": ("mu", "sigma"),
+    "qnormal": ("mu", "sigma", "q"),
+    "lognormal": ("mu", "sigma"),
+    "qlognormal": ("mu", "sigma", "q"),
+}
+
+
+def _shaped(value: Any, info: ValidationInfo) -> Any:
+    """`_value` as the list its `_type` takes; randint also takes NNI's older `[upper]` (lower bound 0)."""
+    kind = (info.context or {})["kind"]
+    shape = _NNI_SHAPES[kind]
+    if not isinstance(value, list | tuple):
+        raise plain(f"expected a list [{', '.join(shape)}], found {_what(value)}")
+    if len(value) != len(shape) and not (kind == "randint" and len(value) == 1):
+        plural = "s" if len(value) != 1 else ""
+        raise plain(f"NNI {kind} takes [{', '.join(shape)}], found {len(value)} value{plural}")
+    return value
+
+
+class _Nni(_Entry):
+    needs = "one"
+    type_: Any = Field(None, alias="_type")
+
+
+class _NniChoice(_Nni):
+    value: Values = Field(alias="_value")
+
+
+class _NniRandint(_Nni):
+    value: Annotated[tuple[Integer, ...], BeforeValidator(_shaped)] = Field(alias="_value")
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return (0, self.value[0]) if len(self.value) == 1 else (self.value[0], self.value[1])
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        low, high = self.bounds
+        if high <= low:
+            raise plain(
+                f"upper ({high}) must be greater than lower ({low}): randint's upper bound is exclusive",
+                at=f"_value[{len(self.value) - 1}]",
             )
 
-    def log_low(self, low: float, low_field: str) -> None:
-        if low <= 0:
-            raise self.fail(f"a log scale needs {low_field} > 0, found {low!r}", low_field)
 
-    def exp(self, exponent: float, field: str) -> float:
-        """W&B's `log_uniform` family takes natural-log exponents: e ** exponent must stay a usable float."""
-        try:
-            value = math.exp(exponent)
-        except OverflowError:
-            value = math.inf
-        if value == 0.0 or not math.isfinite(value):
-            raise self.fail(
-                f"{field} is a natural-log exponent here and exp({exponent!r}) is out of range "
-                '(for bounds given as values, use the "_values" form of the distribution)',
-                field,
+class _NniNumbers(_Nni):
+    value: Annotated[tuple[Number, ...], BeforeValidator(_shaped)] = Field(alias="_value")
+
+    def _check(self, spelled: _Spelled, context: Mapping[str, Any]) -> None:
+        kind, found = context["kind"], self.value
+        for i, (label, number) in enumerate(zip(_NNI_SHAPES[kind], found, strict=True)):
+            if label in ("sigma", "q") and number <= 0:
+                raise plain(f"{label} must be > 0, found {number!r}", at=f"_value[{i}]")
+        if "normal" in kind:
+            return
+        if found[0] >= found[1]:
+            raise plain(
+                f"high ({found[1]!r}) must be greater than low ({found[0]!r})"
+                if found[0] > found[1]
+                else f"low and high are both {found[0]!r}: the range is empty",
+                at="_value[1]",
             )
-        return value
+        if "log" in kind and found[0] <= 0:
+            raise plain(f"a log scale needs low > 0, found {found[0]!r}", at="_value[0]")
+
+
+_NNI: dict[str, type[_Nni]] = {"choice": _NniChoice, "randint": _NniRandint} | {
+    kind: _NniNumbers for kind in _NNI_SHAPES if kind != "randint"
+}
+
+_E = TypeVar("_E", bound=_Entry)
+
+
+def _validate(ctx: _Ctx, leaf: _Leaf, model: type[_E], kind: str, what: str, inferred: str | None = None) -> _E:
+    """The leaf's mapping as `model`, or its first problem as a SpecError at the key the user wrote
+    (a missing key first, as it explains the others)."""
+    try:
+        return model.model_validate(leaf.raw, context={"kind": kind, "what": what, "inferred": inferred})
+    except ValidationError as exc:
+        errors = exc.errors()
+        err = next((e for e in errors if e["type"] == "missing"), errors[0])
+        loc = error_loc(err)
+        key = leaf.key
+        for part in loc:
+            key = f"{key}[{part}]" if isinstance(part, int) else _join(key, part)
+        if err["type"] == "missing":
+            keys = model.required()
+            listed = " and ".join(keys) if len(keys) < 3 else f"{', '.join(keys[:-1])} and {keys[-1]}"
+            needs = model.needs or listed
+            raise ctx.error(f'missing "{loc[-1]}": {what} needs {needs}', key) from None
+        raise ctx.error(error_message(err), key) from None
 
 
 def _from_mapping(ctx: _Ctx, leaf: _Leaf) -> Parameter:
@@ -594,44 +952,38 @@ def _from_mapping(ctx: _Ctx, leaf: _Leaf) -> Parameter:
     for field in raw:
         if not isinstance(field, str):
             raise ctx.error(f"keys must be strings, found {_what(field)}", _join(leaf.key, str(field)))
-    f = _Fields(ctx, leaf)
     if "expr" in raw:
-        for field in raw:
-            if field in _ALL_KEYS and field not in ("expr", *_EXTRAS):
-                raise f.fail(
-                    f'"expr" makes a derived parameter, computed from others: it cannot be combined with "{field}"',
-                    field,
-                )
-        f.only(("expr",), 'a derived parameter ("expr")')
-        expr = _compile(ctx, raw["expr"], f.path("expr"), leaf.name)
+        derived = _validate(ctx, leaf, _Derived, "expr", 'a derived parameter ("expr")')
+        expr = _compile(ctx, derived.expr, _join(leaf.key, "expr"), leaf.name)
         return Derived(leaf.name, expr=expr, when=_condition(ctx, leaf))
     if "_value" in raw and "_type" not in raw:
-        raise f.fail('"_value" without "_type": NNI entries need both', "_type")
-    markers = [marker for marker in ("distribution", "type", "_type") if marker in raw]
+        raise ctx.error('"_value" without "_type": NNI entries need both', _join(leaf.key, "_type"))
+    markers = [marker for marker in _MARKERS if marker in raw]
     if len(markers) > 1:
-        raise f.fail(
+        raise ctx.error(
             f'"{markers[0]}" and "{markers[1]}" both name the distribution (in different dialects): keep one',
-            markers[1],
+            _join(leaf.key, markers[1]),
         )
     if markers == ["_type"]:
-        param = _nni(f, _kind(f, "_type", _NNI, "NNI _type"))
+        param = _nni(ctx, leaf, _kind(ctx, leaf, "_type", _NNI, "NNI _type"))
     elif markers == ["type"]:
-        param = _optuna(f, _kind(f, "type", _OPTUNA, "type"), inferred=False)
+        param = _optuna(ctx, leaf, _kind(ctx, leaf, "type", _OPTUNA, "type"), inferred=False)
     elif markers == ["distribution"]:
-        param = _wandb(f, _kind(f, "distribution", _WANDB, "distribution"), inferred=False)
+        param = _wandb(ctx, leaf, _kind(ctx, leaf, "distribution", _WANDB, "distribution"), inferred=False)
     elif any(field in raw for field in _OPTUNA_ONLY_KEYS):
-        param = _optuna(f, _infer_optuna(raw), inferred=True)
+        param = _optuna(ctx, leaf, _infer_optuna(raw), inferred=True)
     else:
         dist = _infer_wandb(raw)
         if dist is None:
             for field in raw:
                 if field not in _ALL_KEYS:
-                    raise f.fail(f'unknown key "{field}"{did_you_mean(field, _ALL_KEYS)}', field)
-            raise f.fail(
+                    raise ctx.error(f'unknown key "{field}"{did_you_mean(field, _ALL_KEYS)}', _join(leaf.key, field))
+            raise ctx.error(
                 'cannot tell what kind of parameter this is: give "values", "value", min and max, "expr", '
-                'or name a distribution with "distribution" (W&B), "type" (Optuna/Ray) or "_type" (NNI)'
+                'or name a distribution with "distribution" (W&B), "type" (Optuna/Ray) or "_type" (NNI)',
+                leaf.key,
             )
-        param = _wandb(f, dist, inferred=True)
+        param = _wandb(ctx, leaf, dist, inferred=True)
     when = _condition(ctx, leaf)
     return param if when is None else _with_when(param, when)
 
@@ -641,15 +993,15 @@ def _with_when(param: Parameter, when: Any) -> Parameter:
     return replace(param, when=when)
 
 
-def _kind(f: _Fields, field: str, table: Mapping[str, Any], what: str) -> str:
-    value = f.raw[field]
+def _kind(ctx: _Ctx, leaf: _Leaf, field: str, table: Mapping[str, Any], what: str) -> str:
+    value = leaf.raw[field]
     if not isinstance(value, str):
-        raise f.fail(f"expected the name of a distribution, found {_what(value)}", field)
+        raise ctx.error(f"expected the name of a distribution, found {_what(value)}", _join(leaf.key, field))
     if value in table:
         return value
     hint = _WANDB_HINTS.get(value) if table is _WANDB else None
     detail = f": {hint}" if hint else did_you_mean(value, table)
-    raise f.fail(f'unknown {what} "{value}"{detail}; expected one of {", ".join(table)}', field)
+    raise ctx.error(f'unknown {what} "{value}"{detail}; expected one of {", ".join(table)}', _join(leaf.key, field))
 
 
 def _infer_wandb(raw: Mapping[str, Any]) -> str | None:
@@ -681,177 +1033,78 @@ def _infer_optuna(raw: Mapping[str, Any]) -> str:
     return "float"
 
 
-def _wandb(f: _Fields, dist: str, *, inferred: bool) -> Parameter:
+def _wandb(ctx: _Ctx, leaf: _Leaf, dist: str, *, inferred: bool) -> Parameter:
     """W&B semantics as in wandb/sweeps `params.py` (HyperParameter.ppf) and `config/schema.json`."""
-    required, optional = _WANDB[dist]
-    what = f'distribution "{dist}"'
-    f.only(
-        (*(("distribution",) if not inferred else ()), *required, *optional),
-        what,
-        inferred="distribution: q_uniform" if inferred else None,
-    )
-    for field in required:
-        if field not in f.raw:
-            raise f.fail(f'missing "{field}": {what} needs {" and ".join(required)}', field)
-    name = f.name
-    if dist == "constant":
-        return Constant(name, value=f.raw["value"])
-    if dist.startswith("categorical"):
-        values = f.values("values")
-        probs = f.probabilities("probabilities", len(values)) if "probabilities" in f.raw else None
-        return Choice(name, values=values, probabilities=probs)
-    q = f.positive("q", 1.0, "q") if dist.startswith("q_") else None  # W&B's default q is 1.0, a float
-    if dist in ("normal", "q_normal", "log_normal", "q_log_normal"):
-        mu = float(f.number("mu", 0.0))
-        sigma = float(f.positive("sigma", 1.0, "sigma"))
+    hint = "distribution: q_uniform" if inferred else None
+    e = _validate(ctx, leaf, _WANDB[dist], dist, f'distribution "{dist}"', hint)
+    name = leaf.name
+    if isinstance(e, _WandbConstant):
+        return Constant(name, value=e.value)
+    if isinstance(e, _WandbCategorical):
+        return Choice(name, values=e.values, probabilities=e.weights)
+    if isinstance(e, _WandbNormal):
         family = "normal" if dist.removeprefix("q_") == "normal" else "log_normal"
-        return Quantile(name, family=family, mu=mu, sigma=sigma, q=q)
-    if dist in ("beta", "q_beta"):
-        a = float(f.positive("a", 1, "a"))
-        b = float(f.positive("b", 1, "b"))
-        return Quantile(name, family="beta", a=a, b=b, q=q)
-    if dist == "int_uniform":
-        ilow, ihigh = f.integer("min"), f.integer("max")
-        f.range(ilow, ihigh, "min", "max", allow_equal=True)
-        return Int(name, low=ilow, high=ihigh)
-    nlow, nhigh = f.number("min"), f.number("max")
-    f.range(nlow, nhigh, "min", "max", allow_equal=False)
-    low, high = float(nlow), float(nhigh)
-    if dist == "uniform":
-        return Float(name, low=low, high=high)
-    if dist == "q_uniform":
-        assert q is not None
-        return Quantized(name, low=low, high=high, q=q, family=dist)
-    if dist == "log_uniform":  # value = exp(U(min, max))
-        return _log_float(f, f.exp(low, "min"), f.exp(high, "max"))
-    if dist == "inv_log_uniform":  # value = exp(-U(min, max)): log-uniform on [exp(-max), exp(-min)]
-        return _log_float(f, f.exp(-high, "max"), f.exp(-low, "min"))
-    if dist == "q_log_uniform":
-        assert q is not None
-        return Quantized(name, low=f.exp(low, "min"), high=f.exp(high, "max"), q=q, log=True, family=dist)
-    # The `_values` forms take the bounds themselves. inv_log_uniform_values is exp(-U(-log max, -log min)),
-    # which is log-uniform on [min, max]: the same distribution as log_uniform_values.
-    f.log_low(nlow, "min")
-    if dist == "q_log_uniform_values":
-        assert q is not None
-        return Quantized(name, low=low, high=high, q=q, log=True, family=dist)
-    return _log_float(f, low, high)
+        q = e.q if isinstance(e, _WandbQNormal) else None
+        return Quantile(name, family=family, mu=float(e.mu), sigma=float(e.sigma), q=q)
+    if isinstance(e, _WandbBeta):
+        q = e.q if isinstance(e, _WandbQBeta) else None
+        return Quantile(name, family="beta", a=float(e.a), b=float(e.b), q=q)
+    if isinstance(e, _WandbIntUniform):
+        return Int(name, low=e.min, high=e.max)
+    assert isinstance(e, _WandbUniform)
+    low, high = float(e.min), float(e.max)
+    if isinstance(e, _WandbLogExponents):
+        low, high = e.bounds(dist)
+        return Float(name, low=low, high=high, log=True)
+    if isinstance(e, _WandbQLogExponents):
+        return Quantized(name, low=_exp(low, "min"), high=_exp(high, "max"), q=e.q, log=True, family=dist)
+    if isinstance(e, _WandbQLogValues):
+        return Quantized(name, low=low, high=high, q=e.q, log=True, family=dist)
+    if isinstance(e, _WandbLogValues):
+        return Float(name, low=low, high=high, log=True)
+    if isinstance(e, _WandbQUniform):
+        return Quantized(name, low=low, high=high, q=e.q, family=dist)
+    return Float(name, low=low, high=high)
 
 
-def _log_float(f: _Fields, low: float, high: float) -> Float:
-    if not low < high:  # distinct exponents can still meet after exp()
-        raise f.fail(f"the range [{low!r}, {high!r}] is empty", "max")
-    return Float(f.name, low=low, high=high, log=True)
-
-
-def _optuna(f: _Fields, kind: str, *, inferred: bool) -> Parameter:
+def _optuna(ctx: _Ctx, leaf: _Leaf, kind: str, *, inferred: bool) -> Parameter:
     """Optuna / Ray Tune / hyperopt types; Ray's randint and lograndint exclude their upper bound."""
-    canonical = _OPTUNA[kind]
-    allowed = [alias for field in canonical for alias in _ALIASES.get(field, (field,))]
-    what = f'type "{kind}"'
-    f.only(
-        (*(("type",) if not inferred else ()), *allowed),
-        what,
-        inferred="type: quniform" if inferred else None,
-    )
-    name = f.name
-    if kind in ("const", "constant"):
-        return Constant(name, value=f.raw[f.require("value", f"{what} needs a value")])
-    if kind in ("choice", "categorical"):
-        return Choice(name, values=f.values(f.require("choices", f"{what} needs a list of choices")))
-    if kind in ("normal", "randn"):
-        mu_field, sigma_field = f.pick("mu"), f.pick("sigma")
-        mu = float(f.number(mu_field, 0.0)) if mu_field else 0.0
-        sigma = float(f.positive(sigma_field, 1.0, sigma_field)) if sigma_field else 1.0
-        return Quantile(name, family="normal", mu=mu, sigma=sigma)
-    low_field = f.require("low", f"{what} needs low and high")
-    high_field = f.require("high", f"{what} needs low and high")
-    if kind in _INT_TYPES:
-        ilow, ihigh = f.integer(low_field), f.integer(high_field)
-        if kind in ("randint", "lograndint"):
-            if ihigh <= ilow:
-                raise f.fail(
-                    f"{high_field} ({ihigh}) must be greater than {low_field} ({ilow}): "
-                    f"{kind}'s upper bound is exclusive",
-                    high_field,
-                )
-            ihigh -= 1
-        else:
-            f.range(ilow, ihigh, low_field, high_field, allow_equal=True)
-        log = kind in ("logint", "loguniform_int", "lograndint") or f.flag("log")
-        step = f.integer("step", 1)
-        if step <= 0:
-            raise f.fail(f"step must be > 0, found {step!r}", "step")
-        if log and "step" in f.raw:  # even `step: 1`: the docs say a log scale takes no step
-            raise f.fail("a log scale cannot have a step", "step")
-        if log:
-            f.log_low(ilow, low_field)
-        return Int(name, low=ilow, high=ihigh, log=log, step=step)
-    nlow, nhigh = f.number(low_field), f.number(high_field)
-    f.range(nlow, nhigh, low_field, high_field, allow_equal=False)
-    low, high = float(nlow), float(nhigh)
-    log = kind in ("loguniform", "log_uniform", "qloguniform") or f.flag("log")
-    if log:
-        f.log_low(nlow, low_field)
-    if kind in ("quniform", "qloguniform"):
-        if "q" not in f.raw:
-            raise f.fail(f'missing "q": {what} needs low, high and q', "q")
+    hint = "type: quniform" if inferred else None
+    e = _validate(ctx, leaf, _OPTUNA[kind], kind, f'type "{kind}"', hint)
+    name = leaf.name
+    if isinstance(e, _OptunaConstant):
+        return Constant(name, value=e.value)
+    if isinstance(e, _OptunaChoice):
+        return Choice(name, values=e.choices)
+    if isinstance(e, _OptunaNormal):
+        return Quantile(name, family="normal", mu=float(e.mu), sigma=float(e.sigma))
+    if isinstance(e, _OptunaIntRange):
+        top = e.high - 1 if kind in ("randint", "lograndint") else e.high  # Ray's randint excludes `high`
+        return Int(name, low=e.low, high=top, log=e.log(kind), step=e.step if isinstance(e, _OptunaInt) else 1)
+    assert isinstance(e, _OptunaRange)
+    low, high = float(e.low), float(e.high)
+    if isinstance(e, _OptunaQuantized):
         # hyperopt and Ray return floats from quniform/qloguniform whatever q is (unlike W&B's int q).
-        q = float(f.positive("q", None, "q"))
-        return Quantized(name, low=low, high=high, q=q, log=log, family=kind)
-    step = float(f.positive("step", None, "step")) if "step" in f.raw else None
-    if log and step is not None:
-        raise f.fail("a log scale cannot have a step", "step")
-    return Float(name, low=low, high=high, log=log, step=step)
+        return Quantized(name, low=low, high=high, q=float(e.q), log=e.log(kind), family=kind)
+    step_size = e.step_size if isinstance(e, _OptunaFloat) else None
+    return Float(name, low=low, high=high, log=e.log(kind), step=step_size)
 
 
-def _nni(f: _Fields, kind: str) -> Parameter:
-    """NNI's search-space types: `_value` is a list whose shape depends on `_type`."""
-    f.only(("_type", "_value"), f'NNI _type "{kind}"')
-    if "_value" not in f.raw:
-        raise f.fail(f'missing "_value": NNI _type "{kind}" needs one', "_value")
-    name = f.name
-    if kind == "choice":
-        return Choice(name, values=f.values("_value"))
-    shape = _NNI[kind]
-    value = f.raw["_value"]
-    if not isinstance(value, list | tuple):
-        raise f.fail(f"expected a list [{', '.join(shape)}], found {_what(value)}", "_value")
-    if kind == "randint" and len(value) == 1:  # NNI's older form: [upper], lower bound 0
-        value = [0, value[0]]
-        paths = [f.path("_value"), f.path("_value[0]")]
-    else:
-        paths = [f.path(f"_value[{i}]") for i in range(len(value))]
-    if len(value) != len(shape):
-        plural = "s" if len(value) != 1 else ""
-        raise f.fail(f"NNI {kind} takes [{', '.join(shape)}], found {len(value)} value{plural}", "_value")
-    if kind == "randint":
-        ilow, ihigh = (_integer(f.ctx, v, p) for v, p in zip(value, paths, strict=True))
-        if ihigh <= ilow:
-            raise f.ctx.error(
-                f"upper ({ihigh}) must be greater than lower ({ilow}): randint's upper bound is exclusive",
-                paths[1],
-            )
-        return Int(name, low=ilow, high=ihigh - 1)
-    found = [_number(f.ctx, v, p) for v, p in zip(value, paths, strict=True)]
-    for label, number, path in zip(shape, found, paths, strict=True):
-        if label in ("sigma", "q") and number <= 0:
-            raise f.ctx.error(f"{label} must be > 0, found {number!r}", path)
-    nums = [float(number) for number in found]
-    if kind in ("normal", "qnormal", "lognormal", "qlognormal"):
+def _nni(ctx: _Ctx, leaf: _Leaf, kind: str) -> Parameter:
+    """NNI's search-space types, each with NNI's own semantics."""
+    e = _validate(ctx, leaf, _NNI[kind], kind, f'NNI _type "{kind}"')
+    name = leaf.name
+    if isinstance(e, _NniChoice):
+        return Choice(name, values=e.value)
+    if isinstance(e, _NniRandint):
+        lower, upper = e.bounds
+        return Int(name, low=lower, high=upper - 1)
+    assert isinstance(e, _NniNumbers)
+    nums = [float(number) for number in e.value]
+    if "normal" in kind:
         family = "log_normal" if "log" in kind else "normal"
         return Quantile(name, family=family, mu=nums[0], sigma=nums[1], q=nums[2] if len(nums) == 3 else None)
-    if found[0] >= found[1]:
-        raise f.ctx.error(
-            f"high ({found[1]!r}) must be greater than low ({found[0]!r})"
-            if found[0] > found[1]
-            else f"low and high are both {found[0]!r}: the range is empty",
-            paths[1],
-        )
-    low, high = nums[0], nums[1]
-    log = "log" in kind
-    if log and low <= 0:
-        raise f.ctx.error(f"a log scale needs low > 0, found {found[0]!r}", paths[0])
+    low, high, log = nums[0], nums[1], "log" in kind
     if kind in ("quniform", "qloguniform"):  # NNI: clip(round(x / q) * q, low, high), always a float
         return Quantized(name, low=low, high=high, q=nums[2], log=log, family=kind, clip=(low, high))
     return Float(name, low=low, high=high, log=log)
