@@ -253,7 +253,7 @@ PROGRAM_CASES: dict[str, ProgramCase] = {
     # ends at .65, worse than the best .6: stopped; .4 forecasts .5 and goes on.
     "combined-forecast": ProgramCase({"strategy": {"name": "combined"}}, [0.9, 0.8, 0.7, 0.6, 0.5, 0.55, 0.4],
                                      {5: 1}, "forecast", first=1, steps=9,
-                                     reason="forecasts a final 0.65 ± 0 from 5 trials' curves: a 0.0% chance of "
+                                     reason="forecasts a final 0.65 ± 0 from 5 finished trials: a 0.0% chance of "
                                             "beating the best 0.6 (below 5%)"),
     # band 3 (step 2): trial 2 (.9) is worse than .2, the value at int(3/2) of {.1 .2 .9}.
     "wandb-hyperband": ProgramCase({"method": "random", "early_terminate": {"type": "hyperband", "min_iter": 3,

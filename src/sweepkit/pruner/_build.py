@@ -516,12 +516,11 @@ def _forecast(max_steps: int | None) -> Built:
     rungs, _ = sha_rungs(first, rf, 0, max_steps)
     chance = f"{pruner.chance:.0%}"
     text = (
-        f"forecast: {rungs}; at each, stop a trial when lines fitted from each rung to the next (and to the end) "
-        f"on every trial's curve forecast less than a {chance} chance that it ends better than the best (until "
-        f"{pruner.min_points} have finished: that it is in the best 1/{rf} at the deepest rung they reach; until "
-        f"{pruner.min_points} reach the next rung: ASHA's best 1/{rf})"
+        f"forecast: {rungs}; at each, until {pruner.min_finished} trials have finished, stop a trial that is not in "
+        f"the best 1/{rf} of the trials there (ASHA); from then on, stop a trial only when the finished trials' "
+        f"values there and at their end forecast less than a {chance} chance that it ends better than the best"
     )
-    rule = f"a {chance} chance to beat the best, forecast from every trial's curve; until then ASHA's best 1/{rf}"
+    rule = f"keep the best 1/{rf} until {pruner.min_finished} have finished, then a {chance} chance to beat the best"
     return Built(pruner, "forecast", text, [f"{rungs} ({rule})"])
 
 

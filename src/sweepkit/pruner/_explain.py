@@ -125,22 +125,16 @@ def _forecast(pruner: ForecastPruner, study: optuna.Study, trial: FrozenTrial, s
         if math.isnan(value):
             return f"at rung step {rung_step}, it reported NaN"
         forecast = pruner.forecast(study, rung_step, value)
-    if forecast is None:  # ASHA's rule decided: too few trials have reached the next rung yet
+    if forecast is None:  # ASHA's rule decided: too few finished trials yet
         reason = _sha(pruner.asha, study, trial, None)
-        return (
-            None if reason is None else f"{reason} (ASHA's rule until {pruner.min_points} trials reach the next rung)"
-        )
+        return None if reason is None else f"{reason} (ASHA's rule until {pruner.min_finished} trials have finished)"
     if forecast.chance >= pruner.chance:
         return None
-    at = f"at rung step {forecast.step}, {num(forecast.value)} forecasts"
-    if forecast.horizon is None:
-        at += f" a final {num(forecast.predicted)} ± {num(forecast.spread)}"
-        odds = f"a {forecast.chance:.1%} chance of beating the best {num(forecast.best)}"
-    else:
-        at += f" {num(forecast.predicted)} ± {num(forecast.spread)} at step {forecast.horizon}"
-        rf, cutoff = pruner.reduction_factor, num(forecast.best)
-        odds = f"a {forecast.chance:.1%} chance of being in the best 1/{rf} there (cutoff {cutoff})"
-    return f"{at} from {forecast.trials} trials' curves: {odds} (below {pruner.chance:.0%})"
+    return (
+        f"at rung step {forecast.step}, {num(forecast.value)} forecasts a final {num(forecast.predicted)} ± "
+        f"{num(forecast.spread)} from {forecast.finished} finished trials: a {forecast.chance:.1%} chance of beating "
+        f"the best {num(forecast.best)} (below {pruner.chance:.0%})"
+    )
 
 
 def _hyperband(pruner: HyperbandPruner, study: optuna.Study, trial: FrozenTrial) -> str | None:
