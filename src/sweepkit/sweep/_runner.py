@@ -325,7 +325,7 @@ class Engine:
                 self._running.pop(slot, None)
                 frozen = self.study._storage.get_trial(trial._trial_id)
                 if outcome.end == "lost":
-                    self.recovery.lost(frozen, outcome.message)
+                    self.recovery.lost(frozen, outcome.message, live.flat)
                     self.reporter.note(f"note: trial {trial.number} {outcome.message}; it will run again")
                 else:  # Ctrl+C says so; anything else (`--until`, a missing metric) by the run's stop reason
                     why = outcome.message if outcome.message == _BY_SIGNAL else self.stop_reason or outcome.message
