@@ -14,8 +14,7 @@ TYPE_CHECKING = False  # not `from typing import ...`: typing alone costs ~9 ms 
 if TYPE_CHECKING:
     from sweepkit._trial import Trial
     from sweepkit.client import Params, Run, checkpoint_dir, init
-    from sweepkit.results import SweepResult, TrialRecord
-    from sweepkit.results._stored import load
+    from sweepkit.results import SweepResult, TrialRecord, load
     from sweepkit.seeding import dataloader_seeding, seed_everything, seed_params, seed_worker, seeded
     from sweepkit.spec import Spec, load_spec
     from sweepkit.sweep import run
@@ -26,7 +25,7 @@ _LAZY = {
     "Params": ("sweepkit.client", "Params"),
     "checkpoint_dir": ("sweepkit.client", "checkpoint_dir"),
     "run": ("sweepkit.sweep", "run"),
-    "load": ("sweepkit.results._stored", "load"),
+    "load": ("sweepkit.results", "load"),
     "Trial": ("sweepkit._trial", "Trial"),  # what `fn(params, trial)` gets (docs/sweep-file.md)
     "load_spec": ("sweepkit.spec", "load_spec"),
     "Spec": ("sweepkit.spec", "Spec"),

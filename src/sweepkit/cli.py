@@ -79,7 +79,7 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _source(args: argparse.Namespace) -> Any:
     """The sweep file, or a spec made from --param/--metric and the command after `--`."""
-    from sweepkit.spec._inline import inline_spec
+    from sweepkit.spec import inline_spec
 
     if args.file and args.param:
         raise SpecError("give a sweep file or --param flags with a command after --, not both")
@@ -99,8 +99,7 @@ def _what_to_run(args: argparse.Namespace) -> list[str]:
     """`FILE --function module:fn` or `FILE -- python train.py ...`: what to run, from the command line, as
     overrides of the file's trial section, written where the file has it. Like --trials over budget.trials,
     the command line wins over what the file says; a command gets `${args}` unless it places the params."""
-    from sweepkit.spec import _origin, load_spec
-    from sweepkit.spec._inline import _PARAM_MACROS
+    from sweepkit.spec import PARAM_MACROS, load_spec, origin_of
 
     command = args.program_command
     if not args.function and not command:
@@ -108,15 +107,15 @@ def _what_to_run(args: argparse.Namespace) -> list[str]:
     if args.function and command:
         raise SpecError("give --function or a command after --, not both")
     written = load_spec(args.file, args.overrides)  # as written: where its trial section is, if anywhere
-    function_key = _origin("trial.function", written.origins)
+    function_key = origin_of("trial.function", written.origins)
     if args.function:
         here = str(Path.cwd())  # a module beside the file wins; else one where sweepkit runs, as `python -m` finds
         if here not in sys.path:
             sys.path.append(here)
         return [f"{function_key}={json.dumps(args.function)}"]
-    if not any(part in _PARAM_MACROS for part in command):
+    if not any(part in PARAM_MACROS for part in command):
         command = [*command, "${args}"]
-    overrides = [f"{_origin('trial.command', written.origins)}={json.dumps(command)}"]
+    overrides = [f"{origin_of('trial.command', written.origins)}={json.dumps(command)}"]
     if written.trial.function:  # a function would run instead of the command: the command was asked for
         overrides.append(f"{function_key}=null")
     return overrides
@@ -308,8 +307,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from sweepkit.spec import load_spec
-    from sweepkit.sweep import early_stopping, prepare
-    from sweepkit.sweep._preflight import preflight
+    from sweepkit.sweep import early_stopping, preflight, prepare
 
     console = _console()
     spec = load_spec(_source(args), args.overrides)
@@ -382,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_spec:
         if not isinstance(source, dict):
             raise SpecError("--save-spec writes the sweep file for --param flags; you already have a sweep file")
-        from sweepkit.spec._inline import to_yaml, with_run_flags
+        from sweepkit.spec import to_yaml, with_run_flags
 
         saved = with_run_flags(source, trials=args.trials, steps=args.steps, timeout=timeout, seed=args.seed)
         Path(args.save_spec).write_text(to_yaml(saved, file=args.save_spec), encoding="utf-8")
@@ -456,7 +454,7 @@ def _gpu_ids(args: argparse.Namespace) -> list[int] | None:
 def _until(args: argparse.Namespace) -> float | None:
     if args.until is None:
         return None
-    from sweepkit.sweep._runlog import parse_until
+    from sweepkit.sweep import parse_until
 
     return parse_until(args.until)
 
@@ -465,7 +463,7 @@ def _another_run_alive(source: Any, args: argparse.Namespace) -> bool:
     """--exclusive: is a run of this sweep alive here? Two cron runs of a long sweep must not pile up."""
     from sweepkit.spec import load_spec
     from sweepkit.store import EMBEDDED_DIR
-    from sweepkit.sweep._owners import RunLock
+    from sweepkit.sweep import RunLock
 
     spec = load_spec(source, args.overrides)
     probe = RunLock(Path.cwd() / EMBEDDED_DIR / "runs", spec.name)
@@ -526,7 +524,7 @@ def _fmt(value: float | None) -> str:
 def cmd_ls(args: argparse.Namespace) -> int:
     from rich.table import Column, Table
 
-    from sweepkit.results._stored import budget_of, load_result
+    from sweepkit.results import budget_of, load_result
 
     store = _store(args)
     names = store.names()
@@ -560,8 +558,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from sweepkit.progress import _params
-    from sweepkit.results import steps_line
-    from sweepkit.results._stored import budget_of, load_result, sweep_label, sweep_meta
+    from sweepkit.results import budget_of, load_result, steps_line, sweep_label
+    from sweepkit.trial_state import sweep_meta
 
     store = _store(args)
     result = load_result(store, args.name)
@@ -609,8 +607,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from sweepkit.errors import UsageError
     from sweepkit.export import format_best, write_into
-    from sweepkit.results import best_folder, picked
-    from sweepkit.results._stored import load_result
+    from sweepkit.results import best_folder, load_result, picked
     from sweepkit.space import flatten
 
     result = load_result(_store(args), args.name)
@@ -708,8 +705,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from sweepkit.errors import UsageError
-    from sweepkit.results._stored import load_result
-    from sweepkit.sweep._program import TRIAL_LOGS
+    from sweepkit.results import load_result
+    from sweepkit.sweep import TRIAL_LOGS
 
     result = load_result(_store(args), args.name)
     folder = result.output / "trials" / str(args.trial)

@@ -83,7 +83,7 @@ class TrialAttrs(TypedDict, total=False):
     metrics: dict[str, Any]
     resources: dict[str, Any]  # CPU, memory and GPU use while it ran
     worker: str  # "host:pid/slot"
-    params: dict[str, Any]  # the flat params, when Optuna's internal ones can't be decoded
+    params: dict[str, Any]  # the user's flat params, as the trial saw them: on every trial sweepkit sampled
     steps: int  # steps a pruned program really ran (it may go on past the report the pruner judged)
     retry_of: int  # the trial it runs again
     retries: int  # how many times its point was lost already
@@ -164,6 +164,22 @@ def attrs_of(trial: _HasUserAttrs) -> TrialAttrs:
     return attrs if isinstance(attrs, dict) else {}  # type: ignore[return-value]
 
 
+def params_of(trial: _HasUserAttrs) -> dict[str, Any] | None:
+    """The user's flat params as stored with the trial (derived, constant and W&B quantile ones as the trial
+    saw them, inactive conditional ones left out); None for a trial stored without them (never sampled, lost
+    before it ended, or written by an older sweepkit)."""
+    params = attrs_of(trial).get("params")
+    return dict(params) if isinstance(params, dict) else None
+
+
+def with_params(attrs: Mapping[str, Any], params: Mapping[str, Any] | None) -> TrialAttrs:
+    """`attrs` carrying the user's flat params, so they go to the store in the write sweepkit makes anyway."""
+    out: TrialAttrs = {**attrs}  # type: ignore[typeddict-item]
+    if params is not None:
+        out["params"] = dict(params)
+    return out
+
+
 def state_of(trial: _StoredTrial) -> State:
     """The state as sweepkit names it. A mark counts only where Optuna agrees (see the module's rules)."""
     marked = attrs_of(trial).get("state")
@@ -221,9 +237,11 @@ __all__ = [
     "counts_toward_budget",
     "mark_retrain",
     "marked",
+    "params_of",
     "requeued",
     "state_of",
     "store_sweep_meta",
     "sweep_meta",
     "unmarked",
+    "with_params",
 ]

@@ -13,8 +13,8 @@ import pytest
 
 import sweepkit
 from sweepkit.cli import main
+from sweepkit.storage_url import parse, password_of, retry_seconds, scrub
 from sweepkit.store import Store, redact
-from sweepkit.store._url import parse, password_of, retry_seconds, scrub
 from tests.conftest import IN_CI
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"

@@ -20,8 +20,8 @@ import pytest
 
 import sweepkit
 from sweepkit.cli import main
+from sweepkit.storage_url import RETRY_ENV
 from sweepkit.store import Store
-from sweepkit.store._url import RETRY_ENV
 from tests.conftest import IN_CI
 from tests.store._tcp_proxy import TcpProxy
 

@@ -164,19 +164,23 @@ def test_conditional_and_derived_parameters(workdir: Path) -> None:
         assert p["d_model"] == p["embedding_dim"] * 4
 
 
-def test_the_params_a_trial_ran_with_are_stored_when_optunas_own_are_not_them(workdir: Path) -> None:
-    """Derived, constant and W&B-quantile params are stored with the trial (it reads back as it ran without
-    the space to decode it); a plain space's params are Optuna's own, and cost no extra store write."""
+def test_every_trial_reads_back_the_params_it_ran_with_from_the_store_alone(workdir: Path) -> None:
+    """A plain space's trial and a derived/constant/W&B-quantile one alike: the params the function got are
+    stored with the trial, read back through `trial_state` without the space to decode them."""
     import optuna
 
+    from sweepkit.space import flatten
     from sweepkit.store import Store
-    from sweepkit.trial_state import attrs_of
+    from sweepkit.trial_state import params_of
 
-    seen: dict[float, dict[str, Any]] = {}
+    seen: dict[tuple[str, float], dict[str, Any]] = {}
 
-    def remember(p: dict[str, Any]) -> float:
-        seen[p["x"]] = dict(p)
-        return 0.0
+    def remembering(name: str) -> Any:
+        def remember(p: dict[str, Any]) -> float:
+            seen[name, p["x"]] = flatten(dict(p))
+            return 0.0
+
+        return remember
 
     special = {
         "x": {"distribution": "uniform", "min": 0.0, "max": 1.0},
@@ -184,14 +188,19 @@ def test_the_params_a_trial_ran_with_are_stored_when_optunas_own_are_not_them(wo
         "fixed": {"value": 7},
         "noise": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
     }
-    sweepkit.run(spec(name="special", parameters=special), objective=remember, trials=4, quiet=True)
-    sweepkit.run(spec(name="plain"), objective=quadratic, trials=4, quiet=True)
+    plain = {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}, "n": {"values": [1, 2, 3]}}
+    sweepkit.run(spec(name="special", parameters=special), objective=remembering("special"), trials=4, quiet=True)
+    sweepkit.run(spec(name="plain", parameters=plain), objective=remembering("plain"), trials=4, quiet=True)
     store = Store(None, cwd=workdir)
-    for t in store.load("special").get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        stored = attrs_of(t)["params"]
-        assert stored == seen[stored["x"]] and stored["double"] == stored["x"] * 2 and stored["fixed"] == 7
-        assert "noise" not in t.params or t.params["noise"] != stored["noise"]  # Optuna keeps its quantile
-    assert all("params" not in attrs_of(t) for t in store.load("plain").get_trials())
+    for name in ("special", "plain"):
+        trials = store.load(name).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert len(trials) == 4
+        for t in trials:
+            stored = params_of(t)
+            assert stored is not None and stored == seen[name, stored["x"]], (name, t.number)
+            if name == "special":
+                assert stored["double"] == stored["x"] * 2 and stored["fixed"] == 7
+                assert "noise" not in t.params or t.params["noise"] != stored["noise"]  # Optuna keeps its quantile
 
 
 def test_constraints_are_never_run_and_recorded_infeasible(workdir: Path) -> None:
@@ -206,6 +215,11 @@ def test_constraints_are_never_run_and_recorded_infeasible(workdir: Path) -> Non
     assert ran and all(p["d_model"] % p["num_heads"] == 0 for p in ran)
     infeasible = [t for t in result.trials if t.state == "INFEASIBLE"]
     assert infeasible and all(t.error == 'violates constraint "d_model % num_heads == 0"' for t in infeasible)
+    from sweepkit.store import Store
+    from sweepkit.trial_state import params_of
+
+    stored = {t.number: params_of(t) for t in Store(None, cwd=workdir).load("t").get_trials()}
+    assert all(stored[t.number] == t.params for t in infeasible)  # a point never run is stored as sampled
     # 6 of the 9 points are feasible; the sweep runs each once and ends
     assert len(ran) == 6 and result.stop_reason.startswith("space exhausted")
 

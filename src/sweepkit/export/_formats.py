@@ -26,7 +26,7 @@ def format_best(params: Mapping[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(params, indent=2) + "\n"
     if fmt == "args":  # exactly what a program trial gets for ${args}
-        from sweepkit.sweep._command import format_args
+        from sweepkit.sweep import format_args  # here: the engine loads only for this format
 
         return shlex.join(format_args(params, "args")) + "\n"
     if fmt == "hydra":

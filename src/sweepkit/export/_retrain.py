@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import UsageError
-from sweepkit.trial_state import RETRAIN_ATTR, mark_retrain
+from sweepkit.trial_state import RETRAIN_ATTR, mark_retrain, sweep_meta
 
 if TYPE_CHECKING:
     from sweepkit.space import SearchSpace
@@ -77,8 +77,7 @@ def retrain(
     trial function or program to run again).
     """
     import sweepkit
-    from sweepkit.results import user_params
-    from sweepkit.results._stored import load_result, stored_space, sweep_meta
+    from sweepkit.results import load_result, stored_space, user_params
     from sweepkit.store import Store
 
     if steps is not None and steps < 1:

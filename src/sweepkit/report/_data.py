@@ -22,10 +22,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.errors import UsageError, did_you_mean
-from sweepkit.results import SweepResult, TrialRecord
-from sweepkit.results._stored import load_result, stored_space, sweep_meta
+from sweepkit.results import SweepResult, TrialRecord, load_result, stored_space
 from sweepkit.space import Choice, Float, Int, Quantile, Quantized, SearchSpace, flatten
 from sweepkit.store import Store
+from sweepkit.trial_state import sweep_meta
 
 # Learning curves drawn at most: beyond this a plot is a solid block of ink and report.html grows by
 # ~0.4 MB per 1,000 curves of 50 steps. The best trials are always drawn; the others are a fixed sample.

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
 from sweepkit.results._checkpoints import best_folder, first_attempt, folder_of
+from sweepkit.results._checkpoints import prune as prune_checkpoints
 from sweepkit.results._folds import csv_cells, fold_values, folds_text, per_fold, summary_fields, violations
 from sweepkit.results._pareto import front_summary, pareto_front, picked
 from sweepkit.results._records import TrialRecord, record, steps_spent, user_params
+from sweepkit.results._stored import budget_of, load, load_result, stored_space, sweep_label
 from sweepkit.space import flatten
 from sweepkit.trial_state import State
 
@@ -270,20 +273,27 @@ def write_outputs(result: SweepResult, resolved_spec: dict[str, Any] | None = No
 
 
 __all__ = [
+    "CHECKPOINTS",
     "SweepResult",
     "TrialRecord",
     "atomic_write",
     "best_folder",
+    "budget_of",
     "first_attempt",
     "fold_values",
     "folder_of",
     "folds_text",
     "front_summary",
+    "load",
+    "load_result",
     "per_fold",
     "picked",
+    "prune_checkpoints",
     "record",
     "steps_line",
     "steps_spent",
+    "stored_space",
+    "sweep_label",
     "to_json",
     "user_params",
     "violations",

@@ -11,7 +11,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.space import SearchSpace, nest
-from sweepkit.trial_state import CONSTRAINT, FIXED_PARAMS, State, attrs_of, state_of
+from sweepkit.trial_state import CONSTRAINT, FIXED_PARAMS, State, attrs_of, params_of, state_of
 
 
 @dataclass
@@ -89,10 +89,10 @@ def _steps(stored: Any, trial: FrozenTrial) -> int | None:
 
 
 def user_params(trial: FrozenTrial, space: SearchSpace | None, *, grid: bool) -> dict[str, Any]:
-    """The flat params the trial saw (or, queued, will see): stored when written, else rebuilt from Optuna's
-    internal params."""
-    stored = attrs_of(trial).get("params")
-    if isinstance(stored, dict):
+    """The flat params the trial saw (or, queued, will see): as stored with it (every trial sweepkit sampled),
+    else rebuilt from Optuna's internal params (a queued or lost trial, an older store)."""
+    stored = params_of(trial)
+    if stored is not None:
         return stored
     internal = trial.params or trial.system_attrs.get(FIXED_PARAMS) or {}
     if space is None:

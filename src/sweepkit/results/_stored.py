@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SweepkitError
-from sweepkit.results import SweepResult
 from sweepkit.results._pareto import stored_objectives
 from sweepkit.results._records import record
 from sweepkit.space import SearchSpace
 from sweepkit.store import Store
 from sweepkit.trial_state import State, SweepMeta, state_of, sweep_meta
+
+if TYPE_CHECKING:
+    from sweepkit.results import SweepResult
 
 
 def stored_space(meta: SweepMeta) -> SearchSpace | None:
@@ -36,6 +38,9 @@ def load(name: str, storage: str | None = None, *, cwd: str | Path | None = None
 
 
 def load_result(store: Store, name: str) -> SweepResult:
+    """The sweep's result as `load` gives it, from a store already open."""
+    from sweepkit.results import SweepResult  # here: the package imports this module before defining it
+
     study = store.load(name)
     name = study.study_name  # `name` may have been the sweep's label
     meta = sweep_meta(study)
@@ -77,5 +82,6 @@ def _budget(meta: SweepMeta) -> dict[str, Any]:
 
 
 def budget_of(store: Store, name: str) -> int | None:
+    """The sweep's `budget.trials`, as its stored spec says; None when it set none."""
     trials = _budget(sweep_meta(store.load(name))).get("trials")
     return trials if isinstance(trials, int) else None

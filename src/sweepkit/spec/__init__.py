@@ -17,6 +17,7 @@ from sweepkit._validation import validation_error
 from sweepkit.errors import SpecError
 from sweepkit.expr import ExprError, compile_expr
 from sweepkit.space import Parameter, SearchSpace
+from sweepkit.spec._inline import PARAM_MACROS, inline_spec, to_yaml, with_run_flags
 from sweepkit.spec._layout import FAMILIES, STRATEGY_ALIASES, detect, is_bare_space, lay_out
 from sweepkit.spec._model import (
     STRATEGIES,
@@ -33,9 +34,11 @@ from sweepkit.spec._model import (
     WandbSpec,
 )
 from sweepkit.spec._names import folder_name, label_problem
+from sweepkit.spec._objectives import derived_inputs
 from sweepkit.spec._overrides import apply_overrides
 from sweepkit.spec._params import parse_parameters
 from sweepkit.spec._units import format_duration, parse_duration
+from sweepkit.storage_url import redact
 
 _EXTRA_SECTIONS = ("pruner", "scheduler", "early_terminate", "resources")
 
@@ -342,7 +345,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _origin(path: str, origins: Mapping[str, str]) -> str:
+def origin_of(path: str, origins: Mapping[str, str]) -> str:
     """The user's key path for a native one: its own origin, or its closest laid-out parent's plus the rest."""
     if path in origins:
         return origins[path]
@@ -357,7 +360,7 @@ def _origin(path: str, origins: Mapping[str, str]) -> str:
 
 def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
     """The first pydantic error as one SpecError, at the key path the user wrote."""
-    return validation_error(exc, SpecModel, file=file, key=lambda path: _origin(path, origins))
+    return validation_error(exc, SpecModel, file=file, key=lambda path: origin_of(path, origins))
 
 
 def _section(value: Any) -> Any:
@@ -446,7 +449,7 @@ def _load(
         try:
             constraints.append(compile_expr(text, allowed_names=names))
         except ExprError as exc:
-            raise SpecError(str(exc), file=file, key=f"{_origin('constraints', layout.origins)}.{i}") from None
+            raise SpecError(str(exc), file=file, key=f"{origin_of('constraints', layout.origins)}.{i}") from None
     space = SearchSpace(_order(parameters, file, params_key), tuple(constraints))
 
     if not parameters:
@@ -466,8 +469,6 @@ def _load(
     resolved = {k: v for k, v in layout.raw.items() if v is not None}
     resolved["name"] = label  # sweeps/<name>/sweep.yaml and the store's copy load back to the same name
     if isinstance(resolved.get("storage"), str):  # written to sweeps/<name>/sweep.yaml and the store's attrs
-        from sweepkit.store._url import redact  # here: the store package loads Optuna
-
         resolved["storage"] = redact(resolved["storage"])
     sections = {key: getattr(model, key) for key in SpecModel.model_fields if key not in ("name", "output")}
     for key in ("pruner", "scheduler", "early_terminate"):  # an empty section asks for nothing
@@ -488,6 +489,7 @@ def _load(
 
 
 __all__ = [
+    "PARAM_MACROS",
     "STRATEGIES",
     "BudgetSpec",
     "CheckpointsSpec",
@@ -501,9 +503,14 @@ __all__ = [
     "TrialSpec",
     "WandbSpec",
     "apply_overrides",
+    "derived_inputs",
     "folder_name",
     "format_duration",
+    "inline_spec",
     "load_spec",
+    "origin_of",
     "parse_duration",
     "read_file",
+    "to_yaml",
+    "with_run_flags",
 ]

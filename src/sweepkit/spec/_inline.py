@@ -22,7 +22,7 @@ import yaml
 from sweepkit.errors import SpecError
 from sweepkit.spec._params import parse_parameter
 
-__all__ = ["FUNCTIONS", "inline_spec", "parse_metric", "parse_param", "to_yaml", "with_run_flags"]
+__all__ = ["FUNCTIONS", "PARAM_MACROS", "inline_spec", "parse_metric", "parse_param", "to_yaml", "with_run_flags"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ _HINTS = {
 }
 _GOALS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
 # Macros that already hand the program its params: a command using one gets no extra `${args}`.
-_PARAM_MACROS = (
+PARAM_MACROS = (
     "${args}", "${args_no_hyphens}", "${args_no_boolean_flags}", "${args_no_equals}", "${args_append_hydra}",
     "${args_override_hydra}", "${args_json}", "${args_json_file}",
 )  # fmt: skip
@@ -307,7 +307,7 @@ def inline_spec(
     spec: dict[str, Any] = {"name": name if name is not None else _derived_name(command)}
     if metric is not None:
         spec["metric"] = parse_metric(metric)
-    uses_params = any(part in _PARAM_MACROS for part in command)
+    uses_params = any(part in PARAM_MACROS for part in command)
     spec["trial"] = {"command": command if uses_params else [*command, "${args}"]}
     spec["parameters"] = parameters
     return spec

@@ -4,7 +4,8 @@ Why the journal file by default: it needs no server, appends one line per change
 parallel workers and a dashboard reading it never hit SQLite's "database is locked"), and measured ~6x
 cheaper per trial than SQLite here (benchmarks/RESULTS.md). Machines that share no disk share a server
 instead: PostgreSQL or MySQL/MariaDB through Optuna's RDBStorage, or Redis through Optuna's journal on Redis.
-`_url` reads the URL, `_faults` names what went wrong in users' words, `_retry` waits out a store that drops.
+`sweepkit.storage_url` reads the URL (standard library only: the spec uses it too), `_faults` names what
+went wrong in users' words, `_retry` waits out a store that drops.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from optuna.storages import BaseStorage
 
 from sweepkit.errors import StoreError, UsageError, did_you_mean
 from sweepkit.spec import folder_name
+from sweepkit.storage_url import DIALECT_HINTS, DRIVER_HINTS, EXAMPLES, ParsedURL, parse, redact, retry_seconds, scrub
 from sweepkit.store._faults import classify
 from sweepkit.store._flock import FlockLock
 from sweepkit.store._retry import Retry, RetryingJournalBackend, RetryingStorage, fault_error
-from sweepkit.store._url import DIALECT_HINTS, DRIVER_HINTS, EXAMPLES, ParsedURL, parse, redact, retry_seconds, scrub
 from sweepkit.trial_state import ATTR
 
 EMBEDDED_DIR = ".sweepkit"

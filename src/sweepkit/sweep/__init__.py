@@ -22,11 +22,12 @@ from sweepkit.seeding import SEED_LIMIT
 from sweepkit.spec import ResourcesSpec, Spec, folder_name, load_spec, parse_duration
 from sweepkit.store import EMBEDDED_DIR, Store
 from sweepkit.strategy import Strategy, build
+from sweepkit.sweep._command import format_args
 from sweepkit.sweep._function import resolve_function
 from sweepkit.sweep._objectives import pruner_conflict
 from sweepkit.sweep._owners import RunLock
 from sweepkit.sweep._preflight import preflight
-from sweepkit.sweep._program import ProgramTrial
+from sweepkit.sweep._program import TRIAL_LOGS, ProgramTrial
 from sweepkit.sweep._runlog import RunLog, parse_until
 from sweepkit.sweep._runner import Engine, Reporter, TrialContext
 from sweepkit.sweep._slots import Executor, InProcess, WorkerPool, importable_ref
@@ -582,4 +583,16 @@ def _notify_end(
         warn(f"warning: notify: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["SweepFailed", "TrialContext", "early_stopping", "join", "parse_until", "prepare", "run"]
+__all__ = [
+    "TRIAL_LOGS",
+    "RunLock",
+    "SweepFailed",
+    "TrialContext",
+    "early_stopping",
+    "format_args",
+    "join",
+    "parse_until",
+    "preflight",
+    "prepare",
+    "run",
+]

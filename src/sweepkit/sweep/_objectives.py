@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweepkit.errors import SpecError, did_you_mean
 from sweepkit.expr import ExprError, compile_expr
-from sweepkit.spec._objectives import derived_inputs
+from sweepkit.spec import derived_inputs
 
 if TYPE_CHECKING:
     from sweepkit.pruner import Pruning

@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 import optuna
 
-from sweepkit.results import SweepResult, TrialRecord, record, write_outputs
-from sweepkit.results._checkpoints import FOLDER as CHECKPOINTS
-from sweepkit.results._checkpoints import prune as prune_checkpoints
+from sweepkit.results import CHECKPOINTS, SweepResult, TrialRecord, prune_checkpoints, record, write_outputs
 from sweepkit.spec import CheckpointsSpec, Spec
 from sweepkit.strategy import Strategy
 from sweepkit.trial_state import State, state_of

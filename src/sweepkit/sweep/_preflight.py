@@ -20,8 +20,8 @@ from sweepkit.errors import SpecError, UsageError
 from sweepkit.expr import ExprError
 from sweepkit.space import DerivedError
 from sweepkit.spec import Spec
+from sweepkit.storage_url import check as check_url
 from sweepkit.store import Store
-from sweepkit.store._url import check as check_url
 from sweepkit.sweep._command import DEFAULT_COMMAND, _resolve_program, build_argv
 
 DRAWS = 200  # points tried for one that computes and meets the constraints

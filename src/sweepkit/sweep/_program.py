@@ -29,8 +29,7 @@ from typing import IO, Any
 from sweepkit.errors import TrialPruned, did_you_mean
 from sweepkit.results import steps_spent
 from sweepkit.seeding import trial_seed
-from sweepkit.spec import MetricSpec, Spec
-from sweepkit.spec._objectives import derived_inputs
+from sweepkit.spec import MetricSpec, Spec, derived_inputs
 from sweepkit.sweep._command import build_argv
 from sweepkit.sweep._function import MetricMissing, TrialError
 from sweepkit.sweep._objectives import derive, with_derived

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepkit.seeding import trial_seed
 from sweepkit.sweep._owners import RunLock
-from sweepkit.trial_state import ATTR, BEAT, State, attrs_of, marked, requeued, unmarked
+from sweepkit.trial_state import ATTR, BEAT, State, attrs_of, marked, requeued, unmarked, with_params
 
 
 def seed_of(trial: optuna.Trial | FrozenTrial, sweep_seed: int | None) -> int | None:
@@ -53,10 +55,10 @@ class Recovery:
         # shared database may hold other machines' live trials, found by heartbeats instead.
         return self.lock.local_store and t.datetime_start.timestamp() < cutoff  # type: ignore[union-attr]
 
-    def lost(self, t: FrozenTrial, why: str) -> bool:
+    def lost(self, t: FrozenTrial, why: str, params: dict[str, Any] | None = None) -> bool:
         """A trial whose worker died: FAILED "worker lost", and run again with the same params up to
         `retries` times (then it stays FAILED and counts toward the budget). False if another run got
-        to it first or it finished after all."""
+        to it first or it finished after all. `params`: the user's flat params, when this run sampled it."""
         attrs = attrs_of(t)
         tries = int(attrs.get("retries", 0))
         storage = self.study._storage
@@ -66,7 +68,7 @@ class Recovery:
         else:
             new_attrs = unmarked(attrs, f"{why} (retried {tries} time(s) already: retries exhausted)")
         try:
-            storage.set_trial_user_attr(t._trial_id, ATTR, new_attrs)
+            storage.set_trial_user_attr(t._trial_id, ATTR, with_params(new_attrs, params))
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except Exception:  # finished meanwhile, or another run declared it lost first
             return False

@@ -42,7 +42,7 @@ from sweepkit.sweep._slots import Executor, InProcess
 if TYPE_CHECKING:
     from typing_extensions import TypeIs  # typing's own from Python 3.13
 from sweepkit.sweep._stops import Stops
-from sweepkit.trial_state import ATTR, CONSTRAINT, FIXED_PARAMS, State, attrs_of, marked, requeued
+from sweepkit.trial_state import ATTR, CONSTRAINT, FIXED_PARAMS, State, attrs_of, marked, requeued, with_params
 
 WAIT_FOR_OTHERS_SECONDS = 0.5  # budget taken by other runs' trials: wait to see whether they finish or are lost
 TrialContext = BaseTrial  # the trial's first name here
@@ -245,7 +245,7 @@ class Engine:
         if self.space.finite:
             live = self.repeats.is_repeat(flat, self.trials(), trial.number)
             if live is not None:
-                self._mark(trial, State.DISCARDED, "repeats a point already tried")
+                self._mark(trial, State.DISCARDED, "repeats a point already tried", flat)
                 reason = self.stops.repeated()
                 if reason:
                     self._stop(reason)
@@ -256,7 +256,7 @@ class Engine:
         violation = self.space.violation(flat)
         if violation is not None:
             trial.set_constraint(CONSTRAINT, 1.0)
-            self._mark(trial, State.INFEASIBLE, violation)
+            self._mark(trial, State.INFEASIBLE, violation, flat)
             reason = self.stops.infeasible()
             if reason:
                 self._stop(reason)
@@ -280,9 +280,10 @@ class Engine:
         if fixed:
             self.study.enqueue_trial(fixed, user_attrs={ATTR: history}, skip_if_exists=False)
 
-    def _mark(self, trial: optuna.Trial, state: State, why: str) -> None:
-        """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded)."""
-        trial.set_user_attr(ATTR, marked(attrs_of(trial), state, why))
+    def _mark(self, trial: optuna.Trial, state: State, why: str, params: dict[str, Any] | None = None) -> None:
+        """Tell the study a trial ended in one of sweepkit's own states (infeasible, interrupted, discarded);
+        `params`, the user's flat params when it was sampled, go in the same write."""
+        trial.set_user_attr(ATTR, with_params(marked(attrs_of(trial), state, why), params))
         self.study.tell(trial, state=state.told_as)
 
     def _stop(self, reason: str) -> None:
@@ -324,11 +325,11 @@ class Engine:
                 self._running.pop(slot, None)
                 frozen = self.study._storage.get_trial(trial._trial_id)
                 if outcome.end == "lost":
-                    self.recovery.lost(frozen, outcome.message)
+                    self.recovery.lost(frozen, outcome.message, live.flat)
                     self.reporter.note(f"note: trial {trial.number} {outcome.message}; it will run again")
                 else:  # Ctrl+C says so; anything else (`--until`, a missing metric) by the run's stop reason
                     why = outcome.message if outcome.message == _BY_SIGNAL else self.stop_reason or outcome.message
-                    self._mark(trial, State.INTERRUPTED, why)
+                    self._mark(trial, State.INTERRUPTED, why, live.flat)
                     self.recovery.retry(self.study._storage.get_trial(trial._trial_id))
             _stop_sampler(sampler)
             return outcome.end == "lost"
@@ -386,9 +387,9 @@ class Engine:
         """Under the mutex: tell the store, refresh outputs, apply the stop policies. False: stop.
 
         `steps`: the steps the trial really spent, when more than it reported to the pruner; `missing`: it
-        failed for want of the sweep's metric; `params`: the user's flat params, stored with the trial
-        whenever they are not exactly Optuna's own (derived, constant, W&B quantile, inactive conditional
-        ones), so a trial reads back as it ran without the space to decode it."""
+        failed for want of the sweep's metric; `params`: the user's flat params, stored with every trial
+        (Optuna's own differ for derived, constant, W&B quantile and inactive conditional ones), so a trial
+        reads back as it ran from the store alone; they ride in the one write of sweepkit's attr it makes."""
         attrs = {"reason": reason, "steps": steps, "error": error, "traceback": tb, "resources": resources}
         attrs = {k: v for k, v in attrs.items() if v}
         if steps is not None:
@@ -397,10 +398,9 @@ class Engine:
             attrs["metrics"] = metrics
         if self.workers > 1 and slot is not None:
             attrs["worker"] = f"{self.owner}/{slot}"
-        if params is not None and params != trial.params:  # Optuna's own params are the user's: no write
-            attrs["params"] = params
-        if attrs:  # one store write, and none at all for a plain number (keeps per-trial overhead low)
-            trial.set_user_attr(ATTR, {**requeued(attrs_of(trial)), **attrs})  # its history, and what it did
+        if attrs or params is not None:  # one store write per trial, whatever it holds
+            # its history, what it did and the params it ran with
+            trial.set_user_attr(ATTR, with_params({**requeued(attrs_of(trial)), **attrs}, params))
         try:
             frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         except (RuntimeError, ValueError) as exc:  # another run declared it lost and queued it again

@@ -1,5 +1,8 @@
 """Storage URLs: which kind of store a URL names, the options sweepkit itself reads from it, and a form safe to print.
 
+Standard library only (SQLAlchemy loads in `check`, for a SQL URL): the spec masks a URL's password with
+`redact` without loading the store, which loads Optuna; `sweepkit.store` builds its storages on `parse`.
+
 sweepkit's own options (`retry`, and `prefix` for Redis) ride in the URL's query so one `--storage` value says
 everything about a store; they are taken out before the URL reaches SQLAlchemy or redis-py, which would pass
 unknown query keys on to the database driver and fail.
@@ -185,7 +188,7 @@ def _missing(module: str) -> bool:
 def retry_seconds(options: dict[str, str], url: str) -> float:
     """How long a dropped store is retried: the URL's `retry=` first, then $SWEEPKIT_STORE_RETRY_SECONDS,
     then 60 s. 0 turns retrying off."""
-    from sweepkit.spec._units import parse_duration
+    from sweepkit.spec import parse_duration  # here: the spec imports this module
 
     for value, where in ((options.get("retry"), f'retry= in "{redact(url)}"'), (os.environ.get(RETRY_ENV), RETRY_ENV)):
         if value is None or not value.strip():
