@@ -48,6 +48,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import multifidelity as mf  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.stats import qmc, spearmanr  # noqa: E402
 
 STEPS = 81
 CURVES = Path(__file__).resolve().parent / "curves"
@@ -56,8 +57,6 @@ PROBES = (2, 6, 18)  # 0-based steps whose rank correlation with the last step t
 
 def sobol_configs(space: dict[str, mf.Param], n: int) -> list[dict[str, Any]]:
     """The first n points of a scrambled Sobol sample (seed 0) mapped onto the space, as the trainers take them."""
-    from scipy.stats import qmc
-
     m = max(0, math.ceil(math.log2(max(n, 1))))
     unit = qmc.Sobol(d=len(space), scramble=True, seed=0).random_base2(m)[:n]
     return [{name: _map(p, float(u)) for (name, p), u in zip(space.items(), row, strict=True)} for row in unit]
@@ -171,8 +170,6 @@ def load(path: Path) -> dict[str, Any]:
 
 def sanity(data: dict[str, Any]) -> str:
     """One table row: rank correlation of the value at PROBES with the last step's, all and better half; diverged."""
-    from scipy.stats import spearmanr
-
     curves = np.array(data["curves"], dtype=float)
     last = curves[:, -1]
     better = last <= np.median(last)
