@@ -83,7 +83,7 @@ def _train(prob: mf.Problem, params: dict[str, Any], seed: int, steps: int) -> l
 
 def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, int] = (0, 1)) -> Path:
     """Train configurations r, r + k, r + 2k, ... of the first n (shard r of k), saving after every 16 and at the
-    end; the last shard to finish merges all k into <problem>.json.gz."""
+    end; the last shard to finish merges all k into <problem>.json.gz. Returns the file it wrote last."""
     prob = mf.problem(name)
     configs = sobol_configs(prob.space, n)
     r, k = shard
@@ -132,7 +132,8 @@ def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, in
             _save(final, _merge(parts))
             for s in shards:
                 s.unlink()
-    return final
+            return final
+    return mine
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
