@@ -54,10 +54,11 @@ steps per trial):
 * `random + ASHA`: raw Optuna, `RandomSampler(seed)` + `SuccessiveHalvingPruner` with the same rungs sweepkit's
   `combined` uses (so the difference is the search, not the rungs).
 * `DEHB`: the `dehb` package's DEHB (ask/tell), `SMAC3 Hyperband`: SMAC3's `MultiFidelityFacade` (random forest,
-  Hyperband intensifier; ask/tell); both seeded, eta 3, min fidelity = `combined`'s first rung, max = the steps
-  per trial. They evaluate a configuration at a fidelity from scratch; they are charged as the Optuna strategies
-  are, only the steps beyond those the same configuration already trained (as if it resumed from a checkpoint:
-  generous to them, since neither asks for it).
+  Hyperband intensifier; ask/tell; `n_trials` 3 x the full trials, about the evaluations the budget buys, which
+  sizes its random initial design: a quarter of them); both seeded, eta 3, min fidelity = `combined`'s first rung,
+  max = the steps per trial (their rungs: 9, 27, 81 of 81 steps). They ask for a configuration at a fidelity as
+  if trained from scratch; they are charged as the Optuna strategies are, only the steps beyond those the same
+  configuration already trained (as if it resumed from a checkpoint: generous to them; neither asks for it).
 * `sweepkit combined`: live, `sweepkit.run({... "strategy": {"name": "combined", "seed": seed}, "budget":
   {"steps": steps}})`, as users run it, stopped once the steps are spent. Replayed and synthetic: raw Optuna
   `TPESampler(seed)` + the pruner `sweepkit.pruner.build` gives strategy `combined` (what `sweepkit.run` builds),
@@ -529,6 +530,7 @@ def rung_correlation(prob: Problem, steps: int, points: int = 512) -> tuple[floa
         curves = prob.curves[:, :steps]
     else:
         assert isinstance(prob, Hartmann6)
+        prob = Hartmann6(prob.name, prob.shift, prob.noise)  # a copy: the fidelity depends on the steps
         prob.max_steps = steps
         x = np.random.default_rng(0).random((points, 6))
         curves = np.stack([prob.values(x, s) for s in range(steps)], axis=1)
@@ -1073,8 +1075,8 @@ def plot(runs: list[dict[str, Any]], rows: list[Figure], path: Path) -> None:
         ax.legend(fontsize=7, loc="upper right")
     seeds = len({r["seed"] for r in runs})
     title = (
-        f"Best value vs training steps: median and 25–75% band of {seeds} seeds; speed-up = steps full TPE needs "
-        "to reach the target ÷ the strategy's; dotted: 1/4 and 1/2 of the budget"
+        f"Best value vs training steps: median and 25–75% band of {seeds} seeds; dotted: 1/4 and 1/2 of the budget\n"
+        "speed-up = steps full TPE needs to reach the target (its median final best) ÷ the strategy's"
     )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
