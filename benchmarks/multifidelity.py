@@ -1008,14 +1008,15 @@ def final_check(runs: list[dict[str, Any]]) -> str:
 
 def problem_table(names: list[str], steps: int, curves: Path) -> str:
     first = combined_rungs(steps)[0]
-    lines = [f"| problem | metric | Spearman ρ, better half: step 2 vs last | step {first} (first rung) vs last |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [f"| problem | metric | recorded configurations | Spearman ρ, better half: step 2 vs last "
+             f"| step {first} (first rung) vs last |", "|---|---|---|---|---|"]  # fmt: skip
     for name in names:
         if name in PROBLEMS:
             continue  # live: benchmarks/rung_correlation.py measures them
         prob = problem(name, curves)
         at_2, at_rung = rung_correlation(prob, steps)
-        lines.append(f"| {name} | {prob.metric} | {at_2:.2f} | {at_rung:.2f} |")
+        recorded = f"{len(prob.curves)}" if isinstance(prob, Replay) else "– (a formula)"
+        lines.append(f"| {name} | {prob.metric} | {recorded} | {at_2:.2f} | {at_rung:.2f} |")
     return "\n".join(lines)
 
 
