@@ -774,15 +774,29 @@ def job(args: tuple[str, str, int, int, int, str]) -> dict[str, Any]:
 # -- statistics -------------------------------------------------------------------------------------------------
 CHECKPOINTS = ((0.25, "1/4"), (0.5, "1/2"), (1.0, "all"))
 RESAMPLES = 2000
+SPEEDUP_RESAMPLES = 500  # each a median curve of every strategy: the slow part of the figures
 
 
 def curve(ends: list[tuple[int, float | None]], budget: int) -> np.ndarray:
     """best[s] = the best final value of the trials that ended within s steps (inf before the first), s = 0..B."""
-    best = np.full(budget + 1, np.inf)
-    for steps, value in ends:
-        if value is not None and steps <= budget:
-            best[steps:] = np.minimum(best[steps:], value)
-    return best
+    key = (id(ends), budget)
+    if key not in _CURVES:
+        best = np.full(budget + 1, np.inf)
+        for steps, value in ends:
+            if value is not None and steps <= budget:
+                best[steps:] = np.minimum(best[steps:], value)
+        _CURVES[key] = (ends, best)  # the list is kept so that its id is not reused
+    return _CURVES[key][1]
+
+
+_CURVES: dict[tuple[int, int], tuple[list[tuple[int, float | None]], np.ndarray]] = {}
+
+
+def median_curve(curves: np.ndarray) -> np.ndarray:
+    """np.median(curves, axis=0), several times faster on (seeds, steps) arrays: the bootstrap calls it 10^4 times."""
+    ordered = np.sort(curves, axis=0)
+    n = len(ordered)
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
 
 
 def hitting(median_curve: np.ndarray, target: float) -> int | None:
@@ -914,17 +928,17 @@ def figures(runs: list[dict[str, Any]]) -> list[Figure]:
         }
         base = curves["full TPE"]
         target = float(np.median(base, axis=0)[-1])
-        base_steps = hitting(np.median(base, axis=0), target)
+        base_steps = hitting(median_curve(base), target)
         for strategy, runs_curves in curves.items():
-            steps = hitting(np.median(runs_curves, axis=0), target)
+            steps = hitting(median_curve(runs_curves), target)
             speedup = None if steps is None or base_steps is None else base_steps / steps
             boot = []
-            for _ in range(RESAMPLES):
+            for _ in range(SPEEDUP_RESAMPLES):
                 b = base[rng.integers(0, len(base), len(base))]
                 c = runs_curves[rng.integers(0, len(runs_curves), len(runs_curves))]
-                b_median = np.median(b, axis=0)
+                b_median = median_curve(b)
                 t = float(b_median[-1])
-                b_steps, c_steps = hitting(b_median, t), hitting(np.median(c, axis=0), t)
+                b_steps, c_steps = hitting(b_median, t), hitting(median_curve(c), t)
                 boot.append(0.0 if c_steps is None or b_steps is None else b_steps / c_steps)
             q1, q3 = np.percentile(boot, [25, 75])
             done = [r for r in mine if r["strategy"] == strategy]
@@ -1158,7 +1172,7 @@ def main(argv: list[str] | None = None) -> int:
                 finished(job(j))
         meta["minutes"] = round((time.perf_counter() - start) / 60, 1)
     order = {s: i for i, s in enumerate(STRATEGIES)}
-    problems = list(dict.fromkeys(r["problem"] for r in runs))
+    problems = sorted(dict.fromkeys(r["problem"] for r in runs), key=lambda n: NAMES.index(n) if n in NAMES else 99)
     runs.sort(key=lambda r: (problems.index(r["problem"]), order[r["strategy"]], r["seed"]))
     rows = figures(runs)
     print(f"\n{meta['command']}  ({meta['date']}, {meta['minutes']} min, {meta['machine']}, {meta['workers']} workers)")
