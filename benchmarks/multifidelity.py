@@ -1113,10 +1113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="save every run's trial ends here (an existing file: add to it)")
     parser.add_argument("--rerun", default="", help="comma-separated strategies whose runs in --json are redone")
     parser.add_argument("--from-json", type=Path, help="redo the figures from a saved run instead of running")
-    parser.add_argument("--plot", type=Path, help="the anytime plot (default: next to --json, else multifidelity.png)")
+    parser.add_argument("--plot", type=Path, help="the anytime plot (default: next to --json, else a temporary file)")
     args = parser.parse_args(argv)
-    plot_path = args.plot or ((args.json or args.from_json).with_suffix(".png") if (args.json or args.from_json)
-                              else HERE / "multifidelity.png")  # fmt: skip
+    # Never a committed figure by default: RESULTS.md shows benchmarks/multifidelity*.png, made by saved runs.
+    saved_as = args.json or args.from_json
+    scratch = Path(tempfile.mkdtemp()) / "multifidelity.png" if not (args.plot or saved_as) else None
+    plot_path = args.plot or (saved_as.with_suffix(".png") if saved_as else scratch)
 
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
