@@ -358,11 +358,6 @@ def origin_of(path: str, origins: Mapping[str, str]) -> str:
     return path
 
 
-def _validation_error(exc: ValidationError, origins: Mapping[str, str], file: str | None) -> SpecError:
-    """The first pydantic error as one SpecError, at the key path the user wrote."""
-    return validation_error(exc, SpecModel, file=file, key=lambda path: origin_of(path, origins))
-
-
 def _section(value: Any) -> Any:
     """A section as the plain dict the rest of sweepkit reads (`resources` is checked by a model)."""
     return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
@@ -438,7 +433,7 @@ def _load(
     try:
         model = SpecModel.model_validate(layout.raw)
     except ValidationError as exc:
-        raise _validation_error(exc, layout.origins, file) from None
+        raise validation_error(exc, SpecModel, file=file, key=lambda path: origin_of(path, layout.origins)) from None
 
     params_key = layout.origins.get("parameters", "parameters")
     parameters = parse_parameters(model.parameters, file=file, key=params_key)

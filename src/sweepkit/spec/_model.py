@@ -6,7 +6,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sweepkit._validation import PLAIN as PLAIN  # noqa: PLC0414 - here too, where the spec's validators look
 from sweepkit._validation import plain as _plain
 from sweepkit.errors import did_you_mean
 from sweepkit.spec._layout import ALIASES, IGNORED, STRATEGY_ALIASES
