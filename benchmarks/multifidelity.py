@@ -56,7 +56,7 @@ steps per trial):
 * `DEHB`: the `dehb` package's DEHB (ask/tell), `SMAC3 Hyperband`: SMAC3's `MultiFidelityFacade` (random forest,
   Hyperband intensifier; ask/tell; `n_trials` 3 x the full trials, about the evaluations the budget buys, which
   sizes its random initial design: a quarter of them); both seeded, eta 3, min fidelity = `combined`'s first rung,
-  max = the steps per trial (their rungs: 9, 27, 81 of 81 steps). They ask for a configuration at a fidelity as
+  max = the steps per trial (their rungs: 27 and 81 of 81 steps). They ask for a configuration at a fidelity as
   if trained from scratch; they are charged as the Optuna strategies are, only the steps beyond those the same
   configuration already trained (as if it resumed from a checkpoint: generous to them; neither asks for it).
 * `sweepkit combined`: live, `sweepkit.run({... "strategy": {"name": "combined", "seed": seed}, "budget":
@@ -447,6 +447,7 @@ class Replay(Problem):
         self.unit = np.array([[_unit(self.space[n], c[n]) for n in self.numeric] for c in configs])
         self.codes = np.array([[self.space[n].values.index(c[n]) for n in self.choices] for c in configs], dtype=int)
         self.codes = self.codes.reshape(len(configs), len(self.choices))
+        self.proposed: list[int] = []  # the recorded configuration each trial followed, in order (every run's)
 
     def nearest(self, params: dict[str, Any]) -> int:
         point = np.array([_unit(self.space[n], float(params[n])) for n in self.numeric])
@@ -457,7 +458,8 @@ class Replay(Problem):
     def trainer(self, params: dict[str, Any], seed: int) -> Step:
         if self.max_steps > self.recorded_steps:
             raise SystemExit(f"{self.name}: {self.max_steps} steps asked, {self.recorded_steps} recorded")
-        values = iter(self.curves[self.nearest(params)].tolist())  # a shorter trial replays the first steps
+        self.proposed.append(self.nearest(params))
+        values = iter(self.curves[self.proposed[-1]].tolist())  # a shorter trial replays the first steps
         return lambda: _finite(next(values))
 
 
@@ -764,11 +766,15 @@ def job(args: tuple[str, str, int, int, int, str]) -> dict[str, Any]:
     prob.full_trials, prob.max_steps = full_trials, steps
     budget = steps * full_trials
     start = time.perf_counter()
+    mark = len(prob.proposed) if isinstance(prob, Replay) else 0
     ledger = RUNNERS[strategy](prob, seed, budget)
-    return {
+    done = {
         "problem": name, "strategy": strategy, "seed": seed, "steps": steps, "budget": budget, "ends": ledger.ends,
         "seconds": time.perf_counter() - start, "metric": prob.metric,
     }  # fmt: skip
+    if isinstance(prob, Replay):
+        done["proposed"] = prob.proposed[mark:]
+    return done
 
 
 # -- statistics -------------------------------------------------------------------------------------------------
@@ -1020,6 +1026,33 @@ def final_check(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def search_or_stopping(runs: list[dict[str, Any]], curves: Path) -> str:
+    """On the replays, whether a strategy's search or its stopping cost it: the table rank (0 = the recording's
+    best final value) of the best configuration it proposed, and of the best one it trained to the end."""
+    rows = [r for r in runs if "proposed" in r]
+    if not rows:
+        return ""
+    lines = ["| problem | strategy | configurations (distinct recorded ones) | table rank of the best proposed | "
+             "of the best finished |", "|---|---|---|---|---|"]  # fmt: skip
+    for name in dict.fromkeys(r["problem"] for r in rows):
+        prob = problem(name, curves)
+        assert isinstance(prob, Replay)
+        for strategy in STRATEGIES:
+            mine = [r for r in rows if r["problem"] == name and r["strategy"] == strategy]
+            if not mine:
+                continue
+            finals = prob.curves[:, mine[0]["steps"] - 1]
+            proposed = [int(np.sum(finals < finals[r["proposed"]].min())) for r in mine]
+            finished = [int(np.sum(finals < min(v for _, v in r["ends"] if v is not None))) for r in mine]
+            lines.append(
+                f"| {name} | {strategy} | {np.median([len(r['proposed']) for r in mine]):g} "
+                f"({np.median([len(set(r['proposed'])) for r in mine]):g}) | {np.median(proposed):g} | "
+                f"{np.median(finished):g} |"
+            )
+    sizes = ", ".join(f"{len(problem(n, curves).curves)} ({n})" for n in dict.fromkeys(r["problem"] for r in rows))
+    return "\n".join(lines) + f"\n\nMedians over seeds; the recordings hold {sizes} configurations."
+
+
 def problem_table(names: list[str], steps: int, curves: Path) -> str:
     first = combined_rungs(steps)[0]
     lines = [f"| problem | metric | recorded configurations | Spearman ρ, better half: step 2 vs last "
@@ -1181,6 +1214,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + rank_tables(runs))
     print("\n" + speedup_table(rows, runs))
     print("\n" + final_check(runs))
+    if table := search_or_stopping(runs, args.curves):
+        print("\n" + table)
     plot(runs, rows, plot_path)
     print(f"\nanytime plot: {plot_path}")
     return 0

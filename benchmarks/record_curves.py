@@ -19,6 +19,8 @@ log-uniform when `log`; ints as floats over [low - 0.5, high + 0.5] (log-spaced 
 end gets its full share; choices by equal bins of the coordinate. The i-th configuration trains with seed i.
 `--minutes` stops a problem cleanly at a wall-time cap; every finished configuration is kept, in Sobol order
 (so with shards, or a cap, the seeds say which of the sample's points are there: configs[j] is point seeds[j]).
+A recording already in benchmarks/curves/ is added to: a second run with a larger `--configs` trains only the
+configurations it lacks (same space, same Sobol sample) and merges them in.
 
 Replaying a shorter trial as a prefix is exact: no trainer knows how many steps it will get (none has a schedule
 over the steps: MLPClassifier.partial_fit runs one epoch at a constant Adam rate, the gradient boosting adds 5
@@ -108,8 +110,15 @@ def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, in
     CURVES.mkdir(exist_ok=True)
     final = CURVES / f"{name}.json.gz"
     mine = final if k == 1 else CURVES / f"{name}.shard{r}of{k}.json.gz"
+    # A recording already there is kept and added to: only the configurations it lacks are trained.
+    kept = [load(final)] if final.exists() else []
+    if kept and kept[0]["space"] != json.loads(json.dumps(out["space"])):  # as saved: tuples become lists
+        raise SystemExit(f"{final} was recorded over another space than {name}'s: move it away to record anew")
+    have = set(kept[0]["seeds"]) if kept else set()
+    if k == 1 and kept:
+        mine = CURVES / f"{name}.adding.json.gz"
     start = time.perf_counter()
-    for done, i in enumerate(range(r, n, k)):
+    for done, i in enumerate(i for i in range(r, n, k) if i not in have):
         if time.perf_counter() - start > minutes * 60:
             print(f"{name}: --minutes {minutes:g} reached after {done} configurations", file=sys.stderr, flush=True)
             break
@@ -124,15 +133,15 @@ def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, in
             print(
                 f"{name}: {done + 1} configs, {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr, flush=True
             )
-    _save(mine, {**out, "finished": True} if k > 1 else out)
-    if k > 1:
-        shards = [CURVES / f"{name}.shard{j}of{k}.json.gz" for j in range(k)]
-        parts = [load(s) for s in shards if s.exists()]
-        if len(parts) == k and all(part.get("finished") for part in parts):
-            _save(final, _merge(parts))
-            for s in shards:
+    _save(mine, {**out, "finished": True})
+    shards = [mine] if k == 1 else [CURVES / f"{name}.shard{j}of{k}.json.gz" for j in range(k)]
+    parts = [load(s) for s in shards if s.exists()]
+    if len(parts) == k and all(part.get("finished") for part in parts):
+        _save(final, _merge(kept + parts))
+        for s in shards:
+            if s != final:
                 s.unlink()
-            return final
+        return final
     return mine
 
 
@@ -142,9 +151,10 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     rows = sorted(
         (row for part in parts for row in zip(*(part[key] for key in keys), strict=True)), key=lambda row: row[0]
     )
-    merged = {key: parts[0][key] for key in ("problem", "metric", "steps", "machine", "space")}
+    merged = {key: parts[0][key] for key in ("problem", "metric", "steps", "space")}
     merged["created"] = min(part["created"] for part in parts)
-    merged["command"] = " & ".join(part["command"] for part in parts)
+    for key in ("command", "machine"):  # each recording's, once
+        merged[key] = " & ".join(dict.fromkeys(part[key] for part in parts))
     for j, key in enumerate(keys):
         merged[key] = [row[j] for row in rows]
     return merged

@@ -61,3 +61,29 @@ def test_each_problem_ships_its_curves_in_the_documented_shape(name: str) -> Non
         assert len(curve) == 81
         assert all(math.isfinite(v) and v > 0 for v in curve)  # losses; a diverged net shows as mf.DIVERGED
     assert all(s > 0 for s in data["seconds"])
+
+
+def test_a_second_recording_trains_only_the_configurations_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the bookkeeping only: a stand-in trainer that counts its calls (its curve is the seed, every step)
+    trained: list[int] = []
+
+    def train(prob: Any, params: dict[str, Any], seed: int, steps: int) -> list[float]:
+        trained.append(seed)
+        return [float(seed)] * steps
+
+    monkeypatch.setattr(rc, "_train", train)
+    monkeypatch.setattr(rc, "CURVES", tmp_path)
+    rc.record("mlp", 3, 60, "first")
+    assert trained == [0, 0, 0, 1, 2]  # seed 0 twice more: the 27-of-81 prefix check
+    trained.clear()
+    for r in (0, 1):  # two shards adding configurations 3..6, the second merges
+        rc.record("mlp", 7, 60, f"second {r}", shard=(r, 2))
+    assert sorted(trained) == [0, 0, 3, 4, 5, 6]
+    data = rc.load(tmp_path / "mlp.json.gz")
+    assert data["seeds"] == list(range(7))
+    assert [curve[0] for curve in data["curves"]] == list(range(7))
+    assert data["configs"] == rc.sobol_configs(mf.problem("mlp").space, 7)
+    assert data["command"] == "first & second 0 & second 1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.json.gz"]

@@ -254,16 +254,17 @@ def test_strategy_asha_is_asha_with_min_resource_from_the_steps() -> None:
     assert make(strategy="asha").pruner._min_resource is None  # auto: set when the first trial finishes
 
 
-def test_strategy_combined_has_asha_rungs_from_2_27_of_the_steps() -> None:
-    # the first rung at 2/27 of the steps (at least step 1), then x3; ASHA's rule (the best third kept at each)
+def test_strategy_combined_has_asha_rungs_from_2_9_of_the_steps() -> None:
+    # the first rung at 2/9 of the steps (at least step 1), then x3; ASHA's rule (the best third kept at each)
     # until 5 trials have finished, then the forecast (tests/pruner/test_forecast.py)
     pruning = make(strategy="combined", max_steps=27)
     assert (pruning.name, pruning.source) == ("forecast", "strategy combined")
     rule = "keep the best 1/3 until 5 have finished, then a 5% chance to beat the best"
-    assert pruning.rungs == [f"rungs at steps 2, 6, 18 ({rule})"]
-    assert make(strategy="combined", max_steps=100).rungs == [f"rungs at steps 7, 21, 63 ({rule})"]
-    # with 9 steps the rungs are 1 and 3, and only 4 of these trials finish: the ASHA of the hand-worked cases
-    pruned, why = drive(make(strategy="combined", max_steps=9), [falling(b) for b in BASES], range(1, 10))
+    assert pruning.rungs == [f"rungs at steps 6, 18 ({rule})"]
+    assert make(strategy="combined", max_steps=81).rungs == [f"rungs at steps 18, 54 ({rule})"]
+    assert make(strategy="combined", max_steps=100).rungs == [f"rungs at steps 22, 66 ({rule})"]
+    # with 5 steps the rungs are 1 and 3, and only 4 of these trials finish: the ASHA of the hand-worked cases
+    pruned, why = drive(make(strategy="combined", max_steps=5), [falling(b) for b in BASES], range(1, 10))
     assert pruned == ASHA_PRUNED
     assert why[2] == (
         "at rung step 1, 1.3 is not in the best 1/3 of 3 trials (cutoff 0.8) (ASHA's rule until 5 trials have finished)"

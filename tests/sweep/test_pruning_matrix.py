@@ -135,9 +135,9 @@ FUNCTION_CASES: dict[str, Case] = {
                           STRATEGY_ASHA_PRUNED, "successive_halving"),
     "strategy-hyperband": Case({"strategy": {"name": "hyperband", "seed": 0}, "budget": {"steps": 9}}, R1,
                                HYPERBAND_PRUNED, "hyperband"),
-    # combined: TPE + ASHA's rungs, at 1 and 3 for 9 steps (2/27 of them, at least 1, then x3); ASHA's rule while
+    # combined: TPE + ASHA's rungs, at 1 and 3 for 5 steps (2/9 of them, at least 1, then x3); ASHA's rule while
     # fewer than 5 trials have finished, which is all of these (0, 1, 3, 9 finish)
-    "strategy-combined": Case({"strategy": {"name": "combined", "seed": 0}, "budget": {"steps": 9}}, R1, ASHA_PRUNED,
+    "strategy-combined": Case({"strategy": {"name": "combined", "seed": 0}, "budget": {"steps": 5}}, R1, ASHA_PRUNED,
                               "forecast"),
     # the `hyperopt:` workflow's combined with its asha_* keys: the scheduler's ASHA (Optuna's), with TPE
     "hyperopt-combined-asha-keys": Case(hyperopt(strategy="combined", optuna_sampler="TPE", asha_max_t=9,
@@ -246,13 +246,14 @@ PROGRAM_CASES: dict[str, ProgramCase] = {
     "patient": ProgramCase({"pruner": {"type": "patient", "patience": 2}}, [0.0, 0.0], {1: 6}, "patient",
                            patient=True),
     "wilcoxon": ProgramCase({"pruner": {"type": "wilcoxon", "p_threshold": 0.1}}, [0.3, 0.8], {1: 3}, "wilcoxon"),
-    # combined's ASHA, rungs 1 and 3 for 9 steps: 2 (.8) goes at rung 1.
-    "combined": ProgramCase({"strategy": {"name": "combined"}}, BASES[:3], {2: 1}, "forecast", first=1, steps=9),
+    # combined's ASHA, rungs 2 and 6 for 9 steps: 2 (.8) goes at rung 2.
+    "combined": ProgramCase({"strategy": {"name": "combined"}}, BASES[:3], {2: 2}, "forecast", first=1, steps=9),
     # combined once 5 trials have finished: each of .9 .8 .7 .6 .5 is the best at every rung, so all 5 finish; at
-    # rung 1, .55 is in ASHA's best 1/3 (second of 6) but the finished trials lie on a line that forecasts it
-    # ends at .65, worse than the best .6: stopped; .4 forecasts .5 and goes on.
+    # rung 2, .55 is in ASHA's best 1/3 (second of 6) but the finished trials, which all gained the same since
+    # step 1, lie on a line that forecasts it ends at .65, worse than the best .6: stopped; .4 forecasts .5 and
+    # goes on.
     "combined-forecast": ProgramCase({"strategy": {"name": "combined"}}, [0.9, 0.8, 0.7, 0.6, 0.5, 0.55, 0.4],
-                                     {5: 1}, "forecast", first=1, steps=9,
+                                     {5: 2}, "forecast", first=1, steps=9,
                                      reason="forecasts a final 0.65 ± 0 from 5 finished trials: a 0.0% chance of "
                                             "beating the best 0.6 (below 5%)"),
     # band 3 (step 2): trial 2 (.9) is worse than .2, the value at int(3/2) of {.1 .2 .9}.
@@ -331,7 +332,7 @@ def test_combined_is_asynchronous(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_combined_is_optuna_tpe_with_the_forecast_pruner_trial_by_trial(workdir: Path) -> None:
-    """`combined` is raw Optuna's TPESampler + our ForecastPruner (rungs 2, 6, 18 for 27 steps), nothing added
+    """`combined` is raw Optuna's TPESampler + our ForecastPruner (rungs 6, 18 for 27 steps), nothing added
     by the engine: the same seed proposes the same points and stops them at the same steps (what benchmarks/
     multifidelity.py's figures for `combined` rest on). The curves depend on the point, so TPE learns from them,
     and they cross, so the forecast and ASHA's rule disagree on some trials."""
@@ -383,20 +384,20 @@ def test_combined_is_optuna_tpe_with_the_forecast_pruner_trial_by_trial(workdir:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=7),
-        pruner=ForecastPruner(2, 3),
+        pruner=ForecastPruner(6, 3),
     )
     study.optimize(optuna_objective, n_trials=60)
 
     assert sweepkit_trials == optuna_trials
     pruned_at = {step for _, step, pruned in optuna_trials if pruned}
-    assert pruned_at and pruned_at <= {2, 6, 18}, pruned_at  # the rungs: steps 2, 6, 18 (Optuna counts from 0)
+    assert pruned_at and pruned_at <= {6, 18}, pruned_at  # the rungs: steps 6, 18 (Optuna counts from 0)
     assert len({point for point, _, _ in optuna_trials}) == 60
 
     forecast_trials = list(optuna_trials)
     optuna_trials.clear()
     asha = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=7),
-        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=6, reduction_factor=3),
     )
     asha.optimize(optuna_objective, n_trials=60)
     # the same first trials (ASHA's rule until 5 have finished), then the forecast decides otherwise

@@ -361,11 +361,12 @@ def _max_resource_for(low: int, rf: int, brackets: int) -> int:
 # Strategies (the `hyperopt:` workflow's table): the early stopping a strategy word implies when no section sets one.
 
 STRATEGY_DEFAULTS = {"asha": "asha", "hyperband": "hyperband", "combined": "combined"}
-# `combined`'s rungs: the first at 2/27 of a trial's steps (at least step 1), then x3. At each, ASHA keeps the best
+# `combined`'s rungs: the first at 2/9 of a trial's steps (at least step 1), then x3. At each, ASHA keeps the best
 # 1/3 until 5 trials have finished; from then on a forecast from the finished trials decides (`_forecast.py`).
-# A first rung at step 1 (Ray's ASHA default) did worse in benchmarks/multifidelity.py's screen (RESULTS.md).
+# Earlier rungs did worse in benchmarks/multifidelity.py's screens (RESULTS.md): on real training curves the
+# configurations that end best are often mid-pack at 2/27 of their steps.
 COMBINED_REDUCTION_FACTOR = 3
-COMBINED_FIRST_RUNG = 2 / 27
+COMBINED_FIRST_RUNG = 2 / 9
 
 
 def combined_rungs(max_steps: int | None) -> tuple[int, int]:

@@ -117,6 +117,10 @@ def _sha(pruner: SuccessiveHalvingPruner, study: optuna.Study, trial: FrozenTria
     return f"{at}, {num(value)} is not in the best 1/{rf} of {n} trials (cutoff {num(cutoff)})"
 
 
+def _signed(value: float) -> str:
+    return num(value) if value < 0 else f"+{num(value)}"
+
+
 def _forecast(pruner: ForecastPruner, study: optuna.Study, trial: FrozenTrial, step: int) -> str | None:
     crossed = pruner.crossed(trial, step)
     forecast = None
@@ -124,14 +128,15 @@ def _forecast(pruner: ForecastPruner, study: optuna.Study, trial: FrozenTrial, s
         rung_step, value = crossed
         if math.isnan(value):
             return f"at rung step {rung_step}, it reported NaN"
-        forecast = pruner.forecast(study, rung_step, value)
+        forecast = pruner.forecast(study, trial, rung_step, value)
     if forecast is None:  # ASHA's rule decided: too few finished trials yet
         reason = _sha(pruner.asha, study, trial, None)
         return None if reason is None else f"{reason} (ASHA's rule until {pruner.min_finished} trials have finished)"
     if forecast.chance >= pruner.chance:
         return None
     return (
-        f"at rung step {forecast.step}, {num(forecast.value)} forecasts a final {num(forecast.predicted)} ± "
+        f"at rung step {forecast.step}, {num(forecast.value)} ({_signed(forecast.gain)} since step {forecast.since}) "
+        f"forecasts a final {num(forecast.predicted)} ± "
         f"{num(forecast.spread)} from {forecast.finished} finished trials: a {forecast.chance:.1%} chance of beating "
         f"the best {num(forecast.best)} (below {pruner.chance:.0%})"
     )

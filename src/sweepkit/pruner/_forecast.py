@@ -4,11 +4,12 @@ Why a pruner of our own: ASHA keeps the best 1/3 of the trials at a rung. Once T
 are good and close together, and a rung ranks them poorly (benchmarks/rung_correlation.py: Spearman ρ 0.27 to
 0.71 at the first rung among the better half), so ASHA stops trials that would have won and promotes ones that
 cannot. Optuna has no pruner that asks the question that matters: can this trial still end better than the
-best one? Once `min_finished` trials have finished, the trials that finished answer it: a straight line through
-their values at the rung and their final values forecasts this trial's final value, with the spread of the
-finished trials around that line (a Student t prediction interval), and the trial is stopped only when the
-chance that it ends better than the best is below `chance` (the rule of Domhan et al., IJCAI 2015, with a
-model fitted on the sweep instead of a parametric curve). Until then, ASHA's own rule decides.
+best one? Once `min_finished` trials have finished, the trials that finished answer it: a least-squares fit of
+their final values on their value at the rung and their gain since the rung before (a slow starter still falling
+fast forecasts better than its value alone says) forecasts this trial's final value, with the spread of the
+finished trials around the fit (a Student t prediction interval), and the trial is stopped only when the chance
+that it ends better than the best is below `chance` (the rule of Domhan et al., IJCAI 2015, with a model fitted
+on the sweep instead of a parametric curve). Until then, ASHA's own rule decides.
 benchmarks/RESULTS.md has the screen that chose it over plain ASHA.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 from optuna.pruners import BasePruner, SuccessiveHalvingPruner
 from optuna.study import StudyDirection
@@ -34,6 +36,8 @@ class Forecast:
 
     step: int  # the rung's step
     value: float  # the trial's value there
+    since: int  # the step of the report its gain is counted from
+    gain: float  # value - its value at `since` (negative: it fell)
     predicted: float  # its forecast final value
     spread: float  # the standard error of that forecast (prediction interval, not the line's)
     best: float  # the best final value so far
@@ -60,7 +64,7 @@ class ForecastPruner(BasePruner):
         step, value = crossed
         if math.isnan(value):
             return True
-        forecast = self.forecast(study, step, value)
+        forecast = self.forecast(study, trial, step, value)
         return asha_stops if forecast is None else forecast.chance < self.chance
 
     def crossed(self, trial: FrozenTrial, step: int | None) -> tuple[int, float] | None:
@@ -74,45 +78,62 @@ class ForecastPruner(BasePruner):
         rung_steps = [r for r in steps_list(self.min_resource, self.reduction_factor, step) if before < r]
         return (rung_steps[-1], trial.intermediate_values[step]) if rung_steps else None
 
-    def forecast(self, study: optuna.Study, rung_step: int, value: float) -> Forecast | None:
+    def forecast(self, study: optuna.Study, trial: FrozenTrial, rung_step: int, value: float) -> Forecast | None:
         """None until `min_finished` finished trials have reported at or past the rung (ASHA decides until
         then)."""
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0  # below, lower is better
-        pairs = []
+        since = rung_step // self.reduction_factor  # the rung before (a third of the way, for the first)
+        inputs, finals = [], []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            at = _value_at(t, rung_step)
-            if at is not None and t.value is not None and math.isfinite(at) and math.isfinite(t.value):
-                pairs.append((sign * at, sign * t.value))
-        n = len(pairs)
+            at, before = _value_at(t, rung_step), _value_at(t, since)
+            if at is None or before is None or t.value is None:
+                continue
+            row = (sign * at, sign * (at - before), sign * t.value)
+            if all(map(math.isfinite, row)):
+                inputs.append((1.0, row[0], row[1]))
+                finals.append(row[2])
+        n = len(inputs)
         if n < self.min_finished:
             return None
-        x_mean, y_mean = sum(x for x, _ in pairs) / n, sum(y for _, y in pairs) / n
-        sxx = sum((x - x_mean) ** 2 for x, _ in pairs)
-        slope = sum((x - x_mean) * (y - y_mean) for x, y in pairs) / sxx if sxx > 0 else 0.0
-        x0 = sign * value
-        predicted = y_mean + slope * (x0 - x_mean)
-        residual = sum((y - y_mean - slope * (x - x_mean)) ** 2 for x, y in pairs) / (n - 2)
-        leverage = 1 + 1 / n + ((x0 - x_mean) ** 2 / sxx if sxx > 0 else 0.0)
-        spread = math.sqrt(residual * leverage)
-        best = min(y for _, y in pairs)
+        earlier = _first_report(trial, since)  # (step, value): the trial's report the gain counts from
+        since, before_now = earlier if earlier is not None and math.isfinite(earlier[1]) else (rung_step, value)
+        gain = value - before_now
+        x, y, x0 = np.array(inputs), np.array(finals), np.array([1.0, sign * value, sign * gain])
+        # Least squares with a prediction interval, by SVD: when every finished trial gained the same, the inputs
+        # are collinear and this is the line through the values alone (rank 2, one more degree of freedom).
+        u, singular, vt = np.linalg.svd(x, full_matrices=False)
+        keep = singular > singular[0] * 1e-10
+        df = n - int(keep.sum())
+        coefficients = vt[keep].T @ ((u[:, keep].T @ y) / singular[keep])
+        leverage = float(np.sum((vt[keep] @ x0 / singular[keep]) ** 2))  # x0ᵀ (XᵀX)⁺ x0
+        predicted = float(x0 @ coefficients)
+        residual = float(((y - x @ coefficients) ** 2).sum()) / df
+        spread = math.sqrt(residual * (1.0 + leverage))
+        best = float(y.min())
         if spread > 1e-12 * max(1.0, abs(best)):
-            chance = _student_t_cdf((best - predicted) / spread, n - 2)
-        else:  # the finished trials lie on the line: the forecast is exact
+            chance = _student_t_cdf((best - predicted) / spread, df)
+        else:  # the finished trials lie on the plane: the forecast is exact
             spread, chance = 0.0, 1.0 if predicted < best else 0.0
-        return Forecast(rung_step, value, sign * predicted, spread, sign * best, chance, n)
+        return Forecast(rung_step, value, since, gain, sign * predicted, spread, sign * best, chance, n)
 
     @staticmethod
     def _finished(study: optuna.Study) -> int:
         return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
-def _value_at(trial: FrozenTrial, step: int) -> float | None:
-    """A trial's value at a rung: its first report at or past the rung's step (as ASHA records it)."""
+def _first_report(trial: FrozenTrial, step: int) -> tuple[int, float] | None:
+    """A trial's first report at or past a step, as (step, value): how ASHA records a rung."""
     values = trial.intermediate_values
     if step in values:
-        return values[step]
+        return step, values[step]
     later = [s for s in values if s > step]
-    return values[min(later)] if later else None
+    return (min(later), values[min(later)]) if later else None
+
+
+def _value_at(trial: FrozenTrial, step: int) -> float | None:
+    """A trial's value at a rung: its first report at or past the rung's step."""
+    report = _first_report(trial, step)
+    return None if report is None else report[1]
 
 
 def _student_t_cdf(t: float, df: int) -> float:
