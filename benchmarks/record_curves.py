@@ -188,6 +188,11 @@ def sanity(data: dict[str, Any]) -> str:
     for rows in (np.ones(len(last), dtype=bool), better):
         for s in PROBES:
             cells.append(f"{spearmanr(curves[rows, s], last[rows]).statistic:.2f}")
+    # where the 5 best at the end stood at each probe (0 = first): how slow the best starters are
+    best = np.argsort(last)[:5]
+    for s in PROBES[1:]:
+        places = [int(np.sum(curves[:, s] < curves[i, s])) for i in best]
+        cells.append(f"{min(places)}–{max(places)}")
     diverged = float(np.mean(np.any(~np.isfinite(curves) | (curves >= mf.DIVERGED), axis=1)))
     seconds = sum(data["seconds"])
     return (
@@ -199,7 +204,9 @@ def sanity(data: dict[str, Any]) -> str:
 def table(paths: list[Path]) -> str:
     probes = " | ".join(f"step {s}" for s in PROBES)
     head = (
-        f"| problem | configs | {probes} (all) | {probes} (better half) | diverged | training s "
+        f"| problem | configs | {probes} (all) | {probes} (better half) | "
+        + " | ".join(f"5 best: place at step {s}" for s in PROBES[1:])
+        + " | diverged | training s "
         "| best final | median final |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
