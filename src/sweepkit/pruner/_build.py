@@ -386,7 +386,8 @@ def _forecast(max_steps: int | None) -> Built:
     text = (
         f"forecast: {rungs}; at each, until {pruner.min_finished} trials have finished, stop a trial that is not in "
         f"the best 1/{rf} of the trials there (ASHA); from then on, stop a trial only when the finished trials' "
-        f"values there and at their end forecast less than a {chance} chance that it ends better than the best"
+        f"values there, gains since the rung before and final values forecast less than a {chance} chance that it "
+        "ends better than the best"
     )
     rule = f"keep the best 1/{rf} until {pruner.min_finished} have finished, then a {chance} chance to beat the best"
     return Built(pruner, "forecast", text, [f"{rungs} ({rule})"])
