@@ -109,14 +109,21 @@ def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, in
     }
     CURVES.mkdir(exist_ok=True)
     final = CURVES / f"{name}.json.gz"
-    mine = final if k == 1 else CURVES / f"{name}.shard{r}of{k}.json.gz"
+    shards = [CURVES / f"{name}.shard{j}of{k}.json.gz" for j in range(k)]
     # A recording already there is kept and added to: only the configurations it lacks are trained.
     kept = [load(final)] if final.exists() else []
     if kept and kept[0]["space"] != json.loads(json.dumps(out["space"])):  # as saved: tuples become lists
         raise SystemExit(f"{final} was recorded over another space than {name}'s: move it away to record anew")
     have = set(kept[0]["seeds"]) if kept else set()
-    if k == 1 and kept:
-        mine = CURVES / f"{name}.adding.json.gz"
+
+    def save(finished: bool) -> None:
+        """One process saves into the recording itself (a run cut short leaves it resumable); a shard into its own
+        file, which the last shard to finish merges."""
+        if k == 1:
+            _save(final, _merge(kept + [out]))
+        else:
+            _save(shards[r], {**out, "finished": True} if finished else out)
+
     start = time.perf_counter()
     for done, i in enumerate(i for i in range(r, n, k) if i not in have):
         if time.perf_counter() - start > minutes * 60:
@@ -129,20 +136,20 @@ def record(name: str, n: int, minutes: float, command: str, shard: tuple[int, in
         out["curves"].append([_sig(v) for v in values])
         out["seconds"].append(round(time.perf_counter() - began, 3))
         if (done + 1) % 16 == 0:
-            _save(mine, out)
+            save(finished=False)
             print(
                 f"{name}: {done + 1} configs, {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr, flush=True
             )
-    _save(mine, {**out, "finished": True})
-    shards = [mine] if k == 1 else [CURVES / f"{name}.shard{j}of{k}.json.gz" for j in range(k)]
+    save(finished=True)
+    if k == 1:
+        return final
     parts = [load(s) for s in shards if s.exists()]
     if len(parts) == k and all(part.get("finished") for part in parts):
         _save(final, _merge(kept + parts))
         for s in shards:
-            if s != final:
-                s.unlink()
+            s.unlink()
         return final
-    return mine
+    return shards[r]
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,7 +51,8 @@ class ForecastPruner(BasePruner):
     ) -> None:
         self.asha = SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=reduction_factor)
         self.min_resource, self.reduction_factor = min_resource, reduction_factor
-        self.min_finished, self.chance = max(min_finished, 3), chance
+        # at least 4: the fit has up to 3 coefficients and its interval needs a degree of freedom left over
+        self.min_finished, self.chance = max(min_finished, 4), chance
 
     def rung_step(self, rung: int) -> int:
         return self.min_resource * self.reduction_factor**rung
