@@ -1043,7 +1043,8 @@ def search_or_stopping(runs: list[dict[str, Any]], curves: Path) -> str:
                 continue
             finals = prob.curves[:, mine[0]["steps"] - 1]
             proposed = [int(np.sum(finals < finals[r["proposed"]].min())) for r in mine]
-            finished = [int(np.sum(finals < min(v for _, v in r["ends"] if v is not None))) for r in mine]
+            ends = [[v for _, v in r["ends"] if v is not None] for r in mine]
+            finished = [int(np.sum(finals < min(v, default=math.inf))) for v in ends]  # none finished: last place
             lines.append(
                 f"| {name} | {strategy} | {np.median([len(r['proposed']) for r in mine]):g} "
                 f"({np.median([len(set(r['proposed'])) for r in mine]):g}) | {np.median(proposed):g} | "
